@@ -1,0 +1,105 @@
+"""Chunking one section (a page, a heading's section, the whole document): the step all strategies share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .document import Document, Draft
+from .splitter import split_text
+from .tables import table_pieces
+
+
+def section_drafts(
+    doc: Document,
+    indices: Sequence[int],
+    config: dict,
+    *,
+    title: int | None = None,
+    heading_path: list[str] | None = None,
+) -> list[Draft]:
+    """One chunk if the whole section fits; otherwise its text split recursively and its tables by rows.
+
+    When a section with a `title` has to be split, the title line is repeated as the first line of every
+    piece, so each piece still says what it is about. A title longer than half a chunk is not repeated
+    (it is then most likely a mis-detected paragraph) and is split like body text.
+    """
+    chunk_size = config["chunk_size"]
+    blocks = [index for index in indices if doc.block(index)]
+    if not blocks:
+        return []
+    whole = doc.joined(blocks)
+    if len(whole) <= chunk_size:
+        return [Draft(whole, doc.starts[blocks[0]], doc.ends[blocks[-1]], tuple(blocks), heading_path)]
+
+    prefix = ""
+    body = list(indices)
+    if title is not None and title == blocks[0] and len(doc.block(title)) <= chunk_size // 2:
+        prefix = doc.block(title)
+        body = [index for index in indices if index != title]
+    repeated = title if prefix else None
+    drafts: list[Draft] = []
+    for kind, run in doc.segments(body):
+        if kind == "table":
+            drafts += table_drafts(
+                doc, run[0], config, prefix=prefix, repeated=repeated, heading_path=heading_path
+            )
+        else:
+            drafts += text_drafts(doc, run, config, prefix=prefix, repeated=repeated, heading_path=heading_path)
+    return drafts
+
+
+def text_drafts(
+    doc: Document,
+    run: list[int],
+    config: dict,
+    *,
+    prefix: str = "",
+    repeated: int | None = None,
+    heading_path: list[str] | None = None,
+) -> list[Draft]:
+    """Recursive split of a run of consecutive text elements, on offsets of the joined document text."""
+    budget = config["chunk_size"] - (len(prefix) + 2 if prefix else 0)
+    spans = split_text(
+        doc.text,
+        budget,
+        config["chunk_overlap"],
+        config["separators"],
+        doc.starts[run[0]],
+        doc.ends[run[-1]],
+    )
+    drafts = []
+    for start, end in spans:
+        body = doc.text[start:end]
+        content = f"{prefix}\n\n{body}" if prefix else body
+        drafts.append(Draft(content, start, end, doc.covered(start, end), heading_path, repeated))
+    return drafts
+
+
+def table_drafts(
+    doc: Document,
+    index: int,
+    config: dict,
+    *,
+    prefix: str = "",
+    repeated: int | None = None,
+    heading_path: list[str] | None = None,
+) -> list[Draft]:
+    """Row groups of one table element; start/end are the table element's own span."""
+    pieces = table_pieces(
+        doc.elements[index]["table"],
+        prefix=prefix,
+        chunk_size=config["chunk_size"],
+        separators=config["separators"],
+    )
+    return [
+        Draft(
+            content,
+            doc.starts[index],
+            doc.ends[index],
+            (index,),
+            heading_path,
+            repeated,
+            {"table_rows": rows} if rows is not None else {},
+        )
+        for content, rows in pieces
+    ]

@@ -1,0 +1,63 @@
+"""Plain data shapes shared by the pipeline steps (parse -> chunk -> embed -> store).
+
+Everything here is JSON-serialisable so parsed elements can be cached on a draft source
+and chunk previews can be rendered without touching the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypedDict
+
+
+class TableData(TypedDict):
+    header: list[str]
+    rows: list[list[str]]
+
+
+class Element(TypedDict, total=False):
+    """One normalised piece of a parsed document.
+
+    text:          the element's text (for tables: a plain-text rendering of the rows)
+    type:          unstructured-style category: Title, NarrativeText, ListItem, Table, Text, ...
+    page:          1-based page number, or None when the format has no pages
+    heading_path:  titles of the enclosing sections, outermost first (excluding this element)
+    level:         heading depth (1 = top) for Title elements, else absent
+    table:         for Table elements: the header and the rows, each a list of cell strings
+    """
+
+    text: str
+    type: str
+    page: int | None
+    heading_path: list[str]
+    level: int
+    table: TableData
+
+
+@dataclass
+class ChunkData:
+    index: int
+    content: str
+    token_count: int
+    word_count: int
+    char_count: int
+    truncated: bool = False  # longer than the model's max sequence length
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class PipelineError(Exception):
+    """A failure with a reason a user can act on.
+
+    code: short machine-readable reason: "encrypted", "no_text", "corrupt", "too_large",
+          "unsupported_type", "type_mismatch", "zip_bomb", "timeout", "resource_limit", ...
+    permanent: True when retrying cannot help (the document goes straight to failed).
+    """
+
+    def __init__(self, code: str, message: str, *, permanent: bool = True):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.permanent = permanent

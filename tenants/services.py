@@ -1,0 +1,70 @@
+"""Writes for organizations, workspaces, memberships and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from privexbot.audit import audit_record
+from tenants.models import ApiToken, Membership, Organization, Role, Workspace
+
+TOKEN_PREFIX = "pxb_"  # noqa: S105  (a public prefix, not a secret)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def organization_create(*, name: str, owner=None, workspace_name: str = "Default") -> tuple[Organization, Workspace]:
+    organization = Organization.objects.create(name=name)
+    workspace = Workspace.objects.create(organization=organization, name=workspace_name)
+    if owner is not None:
+        Membership.objects.create(user=owner, workspace=workspace, role=Role.OWNER)
+    return organization, workspace
+
+
+def membership_set(*, workspace: Workspace, user, role: str, actor=None) -> Membership:
+    membership, _ = Membership.objects.update_or_create(user=user, workspace=workspace, defaults={"role": role})
+    audit_record(
+        event_type="permission_change",
+        action="set_role",
+        user=actor,
+        workspace=workspace,
+        resource=membership,
+        details={"member": user.username, "role": role},
+    )
+    return membership
+
+
+def api_token_create(*, user, name: str = "", expires_in_days: int | None = None) -> tuple[ApiToken, str]:
+    """Returns the token row and the plaintext token, which is never stored and cannot be shown again."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+    row = ApiToken.objects.create(
+        user=user, name=name, prefix=token[:12], token_hash=hash_token(token), expires_at=expires_at
+    )
+    audit_record(event_type="api_token", action="create", user=user, resource=row, details={"name": name})
+    return row, token
+
+
+@transaction.atomic
+def bootstrap(*, org_name: str, workspace_name: str, username: str, email: str, password: str | None):
+    """Idempotent: creates what is missing and returns (user, workspace, created_password_or_None)."""
+    User = get_user_model()
+    user = User.objects.filter(username=username).first()
+    new_password = None
+    if user is None:
+        new_password = password or secrets.token_urlsafe(12)
+        user = User.objects.create_superuser(username=username, email=email, password=new_password)
+    organization = Organization.objects.filter(name=org_name).first() or Organization.objects.create(name=org_name)
+    workspace = Workspace.objects.filter(organization=organization, name=workspace_name).first()
+    if workspace is None:
+        workspace = Workspace.objects.create(organization=organization, name=workspace_name)
+    Membership.objects.get_or_create(user=user, workspace=workspace, defaults={"role": Role.OWNER})
+    return user, workspace, new_password

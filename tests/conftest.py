@@ -1,0 +1,67 @@
+import pytest
+from django.contrib.auth import get_user_model
+
+from kb.models import KnowledgeBase
+from tenants.models import Membership, Organization, Role, Workspace
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(username: str):
+    return get_user_model().objects.create_user(username=username, email=f"{username}@example.com", password=PASSWORD)
+
+
+@pytest.fixture
+def org(db):
+    return Organization.objects.create(name="Acme")
+
+
+@pytest.fixture
+def workspace(org):
+    return Workspace.objects.create(organization=org, name="Support")
+
+
+@pytest.fixture
+def owner(workspace):
+    user = make_user("owner")
+    Membership.objects.create(user=user, workspace=workspace, role=Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def member(workspace):
+    """An editor: can create and update KBs, cannot delete them or manage the workspace."""
+    user = make_user("member")
+    Membership.objects.create(user=user, workspace=workspace, role=Role.EDITOR)
+    return user
+
+
+@pytest.fixture
+def viewer(workspace):
+    user = make_user("viewer")
+    Membership.objects.create(user=user, workspace=workspace, role=Role.VIEWER)
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    """Owner of a different organization's workspace: must never see Acme's data."""
+    user = make_user("outsider")
+    other_org = Organization.objects.create(name="Globex")
+    other_ws = Workspace.objects.create(organization=other_org, name="Globex main")
+    Membership.objects.create(user=user, workspace=other_ws, role=Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def kb(workspace, owner):
+    return KnowledgeBase.objects.create(workspace=workspace, name="Product docs", created_by=owner)
+
+
+@pytest.fixture
+def client_for(client):
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login

@@ -1,0 +1,40 @@
+from privexbot.redis import get_client
+from privexbot.workers import KEY_PREFIX, beat
+
+
+def _clear_workers():
+    client = get_client()
+    for key in client.scan_iter(match=f"{KEY_PREFIX}*"):
+        client.delete(key)
+
+
+def test_health_is_503_without_a_worker_and_200_with_one(client, db):
+    _clear_workers()
+    response = client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["database"]["pgvector"]
+    assert body["checks"]["redis"]["ok"] is True
+    assert body["checks"]["workers"] == {**body["checks"]["workers"], "ok": False, "count": 0}
+
+    beat()
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["checks"]["workers"]["count"] == 1
+    _clear_workers()
+
+
+def test_health_is_503_when_the_database_fails(client, db, monkeypatch):
+    from privexbot import health
+
+    def broken():
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr(health, "_database", broken)
+    beat()
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert "database down" in response.json()["checks"]["database"]["error"]
+    _clear_workers()
