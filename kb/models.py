@@ -1,7 +1,10 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
+from pgvector.django import HnswIndex, VectorField
 
 from tenants.models import Workspace
 
@@ -43,3 +46,140 @@ class KnowledgeBase(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class SourceType(models.TextChoices):
+    FILE_UPLOAD = "file_upload", "File upload"
+    WEBSITE_CRAWL = "website_crawl", "Website page"
+    TEXT_INPUT = "text_input", "Pasted text"
+
+
+class DocumentStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PARSING = "parsing", "Parsing"
+    CHUNKING = "chunking", "Chunking"
+    EMBEDDING = "embedding", "Embedding"
+    INDEXING = "indexing", "Indexing"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    QUARANTINED = "quarantined", "Quarantined"
+
+
+IN_PROGRESS = (DocumentStatus.PARSING, DocumentStatus.CHUNKING, DocumentStatus.EMBEDDING, DocumentStatus.INDEXING)
+UNFINISHED = (DocumentStatus.QUEUED, *IN_PROGRESS)
+
+
+class Document(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kb = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="documents")
+    source_type = models.CharField(max_length=20, choices=SourceType.choices)
+    name = models.CharField(max_length=500)
+    url = models.URLField(max_length=2000, blank=True)
+    file_type = models.CharField(max_length=10, blank=True, help_text="pdf, docx, txt, md, csv, xlsx, html")
+    metadata = models.JSONField(default=dict, blank=True)
+    stored_file = models.CharField(max_length=300, blank=True, help_text="encrypted original, relative path")
+    elements_file = models.CharField(max_length=300, blank=True, help_text="encrypted parsed elements (JSON)")
+    size_bytes = models.BigIntegerField(default=0)
+    content_hash = models.CharField(max_length=64, blank=True, help_text="sha256 of the original bytes")
+
+    status = models.CharField(max_length=12, choices=DocumentStatus.choices, default=DocumentStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    stage_times = models.JSONField(default=dict, blank=True, help_text="stage -> ISO time it started")
+    stats = models.JSONField(default=dict, blank=True, help_text="timings, cache hits, counts of the last run")
+
+    config_hash = models.CharField(max_length=64, blank=True, help_text="hash of the config that made the chunks")
+    version = models.PositiveIntegerField(default=0, help_text="increments each time the chunks are replaced")
+    chunk_count = models.PositiveIntegerField(default=0)
+    token_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "name"]
+        indexes = [
+            models.Index(fields=["kb", "status"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["content_hash"]),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_unfinished(self) -> bool:
+        return self.status in UNFINISHED
+
+
+class Chunk(models.Model):
+    """One indexed piece of a document. `embedding` holds 384-d vectors (the default model);
+    768-d models use `embedding_768`. The tsvector is written with the KB's text-search language."""
+
+    id = models.BigAutoField(primary_key=True)
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    kb = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="chunks")
+    version = models.PositiveIntegerField()
+    index = models.PositiveIntegerField()
+    content = models.TextField()
+    content_hash = models.CharField(max_length=64)
+    token_count = models.PositiveIntegerField()
+    word_count = models.PositiveIntegerField()
+    char_count = models.PositiveIntegerField()
+    truncated = models.BooleanField(default=False)
+    metadata = models.JSONField(default=dict)
+    embedding = VectorField(dimensions=384, null=True)
+    embedding_768 = VectorField(dimensions=768, null=True)
+    search_vector = SearchVectorField(null=True)
+    # Copied from kb.vector_store_config["distance_metric"] by database triggers (migration 0003) whatever writes
+    # the row, so each vector sits in one per-metric partial HNSW index instead of three full ones.
+    distance_metric = models.CharField(max_length=10, db_default="cosine", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["document", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "version", "index"], name="uniq_chunk_doc_version_index")
+        ]
+        indexes = [
+            models.Index(fields=["kb", "document"]),
+            GinIndex(fields=["search_vector"], name="chunk_search_gin"),
+            # One HNSW index per (column, metric); kb.search filters on distance_metric to pick it.
+            *(
+                HnswIndex(
+                    fields=[column],
+                    name=f"chunk_hnsw_{metric}_{dims}",
+                    opclasses=[opclass],
+                    condition=models.Q(distance_metric=metric),
+                    m=16,
+                    ef_construction=64,
+                )
+                for column, dims in (("embedding", 384), ("embedding_768", 768))
+                for metric, opclass in (
+                    ("cosine", "vector_cosine_ops"),
+                    ("euclidean", "vector_l2_ops"),
+                    ("dot", "vector_ip_ops"),
+                )
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.document_id}#{self.index}"
+
+
+class EmbeddingCache(models.Model):
+    """(model, sha256 of text) -> vector: identical text anywhere in the installation is embedded once."""
+
+    id = models.BigAutoField(primary_key=True)
+    model = models.CharField(max_length=200)
+    text_hash = models.CharField(max_length=64)
+    embedding = VectorField()  # any dimension: one cache for every model
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "text_hash"], name="uniq_embedding_cache")]
+
+    def __str__(self):
+        return f"{self.model}:{self.text_hash[:12]}"

@@ -49,3 +49,33 @@ def kb_perms_for_user(*, user, kb: KnowledgeBase) -> frozenset[str]:
     perms = set(user_workspace_perms(user=user, workspace=kb.workspace))
     perms |= {p.replace("kb_", "kb:") for p in get_perms(user, kb) if p.startswith("kb_")}
     return frozenset(perms)
+
+
+def kb_status_summary(*, kb: KnowledgeBase) -> dict:
+    """Counts per document status, chunk totals and an overall status derived from the documents."""
+    from django.db.models import Count, Sum
+
+    from kb.models import UNFINISHED, DocumentStatus
+
+    rows = kb.documents.values("status").annotate(n=Count("pk"), chunks=Sum("chunk_count"), tokens=Sum("token_count"))
+    by_status = {r["status"]: r["n"] for r in rows}
+    total = sum(by_status.values())
+    unfinished = sum(by_status.get(s, 0) for s in UNFINISHED)
+    problems = by_status.get(DocumentStatus.FAILED, 0) + by_status.get(DocumentStatus.QUARANTINED, 0)
+    if total == 0:
+        overall = "empty"
+    elif unfinished:
+        overall = "processing"
+    elif problems == total:
+        overall = "failed"
+    elif problems:
+        overall = "ready_with_errors"
+    else:
+        overall = "ready"
+    return {
+        "status": overall,
+        "documents": total,
+        "by_status": by_status,
+        "chunks": sum(r["chunks"] or 0 for r in rows if r["status"] == DocumentStatus.READY),
+        "tokens": sum(r["tokens"] or 0 for r in rows if r["status"] == DocumentStatus.READY),
+    }

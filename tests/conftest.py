@@ -65,3 +65,42 @@ def client_for(client):
         return client
 
     return login
+
+
+@pytest.fixture
+def worker_process(transactional_db):
+    """Start real `manage.py rundramatiq` processes on the test database; all are stopped at teardown."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+
+    from privexbot.redis import get_client
+
+    client = get_client()
+    for key in client.scan_iter(match="dramatiq:*"):  # no stale messages from earlier tests
+        client.delete(key)
+    started = []
+    root = Path(__file__).resolve().parents[1]
+
+    def start(**env_overrides):
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "privexbot.settings_test"}
+        env["PRIVEXBOT_DB_NAME"] = connection.settings_dict["NAME"]
+        env.update({k: str(v) for k, v in env_overrides.items()})
+        cmd = [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "1"]
+        proc = subprocess.Popen(cmd, cwd=root, env=env, start_new_session=True)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

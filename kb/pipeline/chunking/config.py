@@ -112,9 +112,7 @@ def _separators(value: Any) -> list[str]:
         if not isinstance(item, str):
             raise ChunkingConfigError("separators", f"every separator must be a string (got {item!r})")
         if len(item) > MAX_SEPARATOR_LENGTH:
-            raise ChunkingConfigError(
-                "separators", f"a separator is at most {MAX_SEPARATOR_LENGTH} characters"
-            )
+            raise ChunkingConfigError("separators", f"at most {MAX_SEPARATOR_LENGTH} characters each")
     return list(value)
 
 

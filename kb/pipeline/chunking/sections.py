@@ -39,12 +39,8 @@ def section_drafts(
     repeated = title if prefix else None
     drafts: list[Draft] = []
     for kind, run in doc.segments(body):
-        if kind == "table":
-            drafts += table_drafts(
-                doc, run[0], config, prefix=prefix, repeated=repeated, heading_path=heading_path
-            )
-        else:
-            drafts += text_drafts(doc, run, config, prefix=prefix, repeated=repeated, heading_path=heading_path)
+        split = table_drafts if kind == "table" else text_drafts
+        drafts += split(doc, run, config, prefix=prefix, repeated=repeated, heading_path=heading_path)
     return drafts
 
 
@@ -77,14 +73,15 @@ def text_drafts(
 
 def table_drafts(
     doc: Document,
-    index: int,
+    run: list[int],
     config: dict,
     *,
     prefix: str = "",
     repeated: int | None = None,
     heading_path: list[str] | None = None,
 ) -> list[Draft]:
-    """Row groups of one table element; start/end are the table element's own span."""
+    """Row groups of a table element (`run` is [its index]); start/end are the element's own span."""
+    index = run[0]
     pieces = table_pieces(
         doc.elements[index]["table"],
         prefix=prefix,

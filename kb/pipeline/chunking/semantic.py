@@ -33,7 +33,7 @@ def semantic_drafts(doc: Document, config: dict, embed: Callable) -> list[Draft]
     drafts: list[Draft] = []
     for position, (kind, run) in enumerate(segments):
         if kind == "table":
-            drafts += table_drafts(doc, run[0], config)
+            drafts += table_drafts(doc, run, config)
             continue
         sentences, starts = sentences_at[position]
         for start, end in _pack(sentences, starts, config["chunk_size"]):

@@ -11,6 +11,7 @@ trailing whitespace is trimmed from every chunk (the "" separator means: cut any
 from __future__ import annotations
 
 Span = tuple[int, int]
+Separators = tuple[str, ...]
 
 
 def trim(text: str, start: int, end: int) -> Span:
@@ -42,12 +43,10 @@ def split_text(
     return _split(text, start, end, budget, min(overlap, budget - 1), tuple(separators))
 
 
-def _split(
-    text: str, start: int, end: int, budget: int, overlap: int, separators: tuple[str, ...]
-) -> list[Span]:
+def _split(text: str, start: int, end: int, budget: int, overlap: int, separators: Separators) -> list[Span]:
     # The first separator that occurs in this stretch decides the pieces; finer ones are kept for
     # the pieces that are still too long.
-    finer: tuple[str, ...] = ()
+    finer: Separators = ()
     for i, separator in enumerate(separators):
         if separator == "":
             break

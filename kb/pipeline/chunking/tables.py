@@ -11,11 +11,9 @@ CELL_SEPARATOR = " | "
 
 def is_table(element: Mapping) -> bool:
     table = element.get("table")
-    return (
-        element.get("type") == "Table"
-        and isinstance(table, Mapping)
-        and bool(table.get("header") or table.get("rows"))
-    )
+    if element.get("type") != "Table" or not isinstance(table, Mapping):
+        return False
+    return bool(table.get("header") or table.get("rows"))
 
 
 def _line(cells) -> str:
@@ -27,9 +25,8 @@ def render_rows(table: Mapping) -> tuple[str, list[tuple[int, str]]]:
     """The header line and (row index, line) for every row that has any text."""
     rows = []
     for index, cells in enumerate(table.get("rows") or []):
-        line = _line(cells)
-        if line.replace("|", "").strip():
-            rows.append((index, line))
+        if any(str(cell if cell is not None else "").strip() for cell in cells):
+            rows.append((index, _line(cells)))
     return _line(table.get("header") or []), rows
 
 

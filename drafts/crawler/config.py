@@ -1,0 +1,111 @@
+"""Crawl settings and their validation (plain data; safe to build from a form or a JSON body)."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field, fields
+from urllib.parse import urlsplit
+
+from drafts.crawler.urls import canonical_url
+
+# A pattern starting with this is a shell-style glob over the full URL, not a regex. An explicit prefix
+# because guessing is unsafe: "/docs/*" is a valid regex that means something else.
+GLOB_PREFIX = "glob:"
+LIMITS = {"max_depth": (1, 10), "max_pages": (1, 1000), "concurrency": (1, 32), "timeout": (1, 300)}
+
+
+@dataclass
+class CrawlConfig:
+    """What to crawl. See the package docstring for how each field behaves."""
+
+    start_url: str
+    max_depth: int = 3
+    max_pages: int = 100
+    include_patterns: list[str] = field(default_factory=list)
+    exclude_patterns: list[str] = field(default_factory=list)
+    concurrency: int = 5
+    timeout: int = 30
+    user_agent: str = "PrivexBot/1.0"
+    obey_robots: bool = True
+
+
+def validate_crawl_config(data: dict) -> CrawlConfig:
+    """Build a CrawlConfig from untrusted input; raise ValueError("<field>: message") on the first problem."""
+    known = {f.name for f in fields(CrawlConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:  # a typo ("max_page") would otherwise be silently ignored
+        raise ValueError(f"{unknown[0]}: unknown field")
+    if "start_url" not in data:
+        raise ValueError("start_url: required")
+    values = dict(data)
+    values["start_url"] = _check_url(values["start_url"])
+    for name, (low, high) in LIMITS.items():
+        if name in values:
+            values[name] = _check_int(name, values[name], low, high)
+    for name in ("include_patterns", "exclude_patterns"):
+        if name in values:
+            values[name] = _check_patterns(name, values[name])
+    if not isinstance(values.get("user_agent", "x"), str) or not values.get("user_agent", "x").strip():
+        raise ValueError("user_agent: must be a non-empty string")
+    if not isinstance(values.get("obey_robots", True), bool):
+        raise ValueError("obey_robots: must be true or false")
+    config = CrawlConfig(**values)
+    # Excluded pages are never fetched, so excluding the start page would be a crawl of nothing.
+    if matches_any(compile_patterns(config.exclude_patterns), canonical_url(config.start_url)):
+        raise ValueError("exclude_patterns: excludes the start URL itself")
+    return config
+
+
+def compile_patterns(patterns: list[str]) -> list[re.Pattern[str]]:
+    """Regexes are searched anywhere in the URL; globs ("glob:*/docs/*") must match the whole URL."""
+    compiled = []
+    for pattern in patterns:
+        if pattern.startswith(GLOB_PREFIX):
+            compiled.append(re.compile(fnmatch.translate(pattern[len(GLOB_PREFIX) :])))
+        else:
+            compiled.append(re.compile(pattern))
+    return compiled
+
+
+def matches_any(patterns: list[re.Pattern[str]], url: str) -> bool:
+    return any(p.search(url) for p in patterns)
+
+
+def _check_url(value) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("start_url: required")
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise ValueError(f"start_url: not a valid URL ({exc})") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError("start_url: must start with http:// or https://")
+    if not parts.hostname:
+        raise ValueError("start_url: must include a host name")
+    if parts.username or parts.password:  # they would end up in every stored URL and log line
+        raise ValueError("start_url: must not contain a user name or password")
+    return value
+
+
+def _check_int(name: str, value, low: int, high: int) -> int:
+    # bool is an int subclass: True would silently mean 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name}: must be a whole number")
+    if not low <= value <= high:
+        raise ValueError(f"{name}: must be between {low} and {high}")
+    return value
+
+
+def _check_patterns(name: str, value) -> list[str]:
+    if not isinstance(value, list | tuple) or not all(isinstance(p, str) for p in value):
+        raise ValueError(f"{name}: must be a list of strings")
+    patterns = [p.strip() for p in value if p.strip()]
+    for pattern in patterns:
+        try:
+            compile_patterns([pattern])
+        except re.error as exc:
+            raise ValueError(f"{name}: invalid pattern {pattern!r} ({exc})") from None
+    return patterns

@@ -1,0 +1,74 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from kb.management.commands._common import add_user_argument, get_kb, get_user, wait_with_progress
+from kb.pipeline.types import PipelineError
+from kb.services import _hash_file, document_create_from_file, document_create_from_text, document_find_unchanged
+from tenants.models import Perm
+
+
+class Command(BaseCommand):
+    help = "Add files, folders or text to a knowledge base; its documents are processed by the workers."
+
+    def add_arguments(self, parser):
+        add_user_argument(parser)
+        parser.add_argument("--kb", required=True, help="knowledge base id or exact name")
+        parser.add_argument("paths", nargs="*", help="files or folders (folders are walked recursively)")
+        parser.add_argument("--text", help="add this text as a document")
+        parser.add_argument("--title", help="title of the --text document")
+        parser.add_argument("--force", action="store_true", help="add files even when an identical one is there")
+        parser.add_argument("--wait", action="store_true", help="block until every document is processed")
+        parser.add_argument("--timeout", type=float, default=None, help="with --wait: give up after N seconds")
+
+    def handle(self, *args, **opts):
+        user = get_user(opts["user"])
+        kb = get_kb(user, opts["kb"], Perm.KB_UPDATE)
+        if not opts["paths"] and not opts["text"]:
+            raise CommandError("give files/folders to ingest, or --text")
+        created, failed, skipped = [], 0, 0
+        for path in self._files(opts["paths"]):
+            try:
+                with open(path, "rb") as fh:
+                    if not opts["force"] and document_find_unchanged(
+                        kb=kb, name=path.name, content_hash=_hash_file(fh)[0]
+                    ):
+                        skipped += 1
+                        self.stdout.write(f"  unchanged  {path}")
+                        continue
+                    doc = document_create_from_file(kb=kb, user=user, filename=path.name, fileobj=fh)
+                created.append(doc.pk)
+                self.stdout.write(f"  queued     {path}")
+            except PipelineError as exc:
+                failed += 1
+                self.stderr.write(f"  rejected   {path}: {exc.message}")
+            except OSError as exc:
+                failed += 1
+                self.stderr.write(f"  unreadable {path}: {exc.strerror}")
+        if opts["text"]:
+            try:
+                doc = document_create_from_text(
+                    kb=kb, user=user, title=opts["title"] or "Pasted text", content=opts["text"]
+                )
+                created.append(doc.pk)
+                self.stdout.write(f"  queued     text {doc.name!r}")
+            except PipelineError as exc:
+                failed += 1
+                self.stderr.write(f"  rejected   text: {exc.message}")
+        self.stdout.write(f"{len(created)} queued, {skipped} unchanged, {failed} rejected → KB {kb.name} ({kb.pk})")
+        if opts["wait"] and created:
+            counts = wait_with_progress(created, timeout=opts["timeout"])
+            self.stdout.write("finished: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+            if set(counts) - {"ready"}:
+                self.stdout.write("see details with: manage.py kb_status --user USER --kb KB")
+
+    @staticmethod
+    def _files(paths):
+        for raw in paths:
+            path = Path(raw)
+            if path.is_dir():
+                yield from sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            elif path.exists():
+                yield path
+            else:
+                raise CommandError(f"no such file or folder: {raw}")

@@ -1,0 +1,47 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from kb.management.commands._common import add_user_argument, get_kb, get_user
+from kb.search import MODES, SearchError, chunk_search
+from tenants.models import Perm
+
+
+class Command(BaseCommand):
+    help = "Search a knowledge base as a user: a readable table of ranked chunks, or JSON."
+
+    def add_arguments(self, parser):
+        add_user_argument(parser)
+        parser.add_argument("--kb", required=True, help="knowledge base id or exact name")
+        parser.add_argument("query")
+        parser.add_argument("--mode", choices=MODES, default="hybrid")
+        parser.add_argument("--top-k", type=int, default=10)
+        parser.add_argument("--fusion", choices=("rrf", "weighted"), default="rrf")
+        parser.add_argument("--threshold", type=float, default=None, help="drop results scoring below this")
+        parser.add_argument("--filters", default=None, help='JSON, e.g. {"source_types": ["file_upload"]}')
+        parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+    def handle(self, *args, **opts):
+        user = get_user(opts["user"])
+        kb = get_kb(user, opts["kb"], Perm.KB_READ)
+        try:
+            filters = json.loads(opts["filters"]) if opts["filters"] else None
+            results = chunk_search(
+                kb=kb, query=opts["query"], mode=opts["mode"], top_k=opts["top_k"], filters=filters,
+                score_threshold=opts["threshold"], fusion_method=opts["fusion"],
+            )  # fmt: skip
+        except (SearchError, json.JSONDecodeError) as exc:
+            raise CommandError(str(exc)) from None
+        if opts["json"]:
+            self.stdout.write(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
+            return
+        self.stdout.write(f"{len(results)} results from {kb.name} ({opts['mode']})")
+        self.stdout.write(f"{'#':>3} {'score':>8} {'vec':>11} {'kw':>11}  document / page / text")
+        for r in results:
+            vec = f"{r.vector_rank}:{r.vector_score:.3f}" if r.vector_rank else "-"
+            kw = f"{r.keyword_rank}:{r.keyword_score:.3f}" if r.keyword_rank else "-"
+            where = r.document_name + (f" p.{r.page}" if r.page else "")
+            if r.heading_path:
+                where += " > " + " > ".join(r.heading_path)
+            self.stdout.write(f"{r.rank:>3} {r.score:>8.4f} {vec:>11} {kw:>11}  {where[:100]}")
+            self.stdout.write(f"{'':>37}{' '.join(r.content.split())[:110]}")

@@ -1,0 +1,106 @@
+"""Embed step: text -> sentence vectors with the knowledge base's model. Django-free.
+
+Backends (the issue asks for the fastest one whose vectors stay within cosine 0.999 of the
+sentence-transformers reference):
+  onnx   the model's transformer exported once to <cache_dir>/<model>/model.onnx, fused by
+         onnxruntime's transformer optimiser, run by onnxruntime with tokenisation by `tokenizers`;
+  torch  sentence-transformers itself (imports torch: 7-12 s cold), the reference.
+"auto" uses onnx when its export exists or can be made and passed verification, else torch.
+
+Vectors are what the model's config says: L2-normalised when it has a Normalize module (the
+default all-MiniLM-L6-v2 does, as the issue requires), raw for dot-product models such as
+multi-qa-mpnet-base-dot-v1. `Embedder.normalized` tells which, for choosing the distance.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+
+from kb.pipeline.embedding.backends import (
+    Embedder,
+    OnnxEmbedder,
+    TorchEmbedder,
+    l2_normalize,
+    load_sentence_transformer,
+)
+from kb.pipeline.embedding.cache import prepare_tokenizer
+from kb.pipeline.embedding.onnx_export import MIN_COSINE, REFERENCE_TEXTS, ExportReport, ensure_onnx
+from kb.pipeline.embedding.spec import DEFAULT_MODEL, load_spec, resolve_model_path
+from kb.pipeline.types import PipelineError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "MIN_COSINE",
+    "REFERENCE_TEXTS",
+    "Embedder",
+    "ExportReport",
+    "export_onnx",
+    "get_embedder",
+    "resolve_model_path",
+    "verify_embedder",
+]
+
+log = logging.getLogger(__name__)
+BACKENDS = ("auto", "onnx", "torch")
+
+_embedders: dict[tuple[str, str], Embedder] = {}
+_lock = threading.Lock()
+
+
+def export_onnx(
+    model_name: str, *, models_path: str | None, cache_dir: str, force: bool = False
+) -> ExportReport:
+    """Export and verify the ONNX model ahead of time (for the setup_models command).
+
+    Idempotent: an up-to-date export (or a recorded failure) is reused unless `force`.
+    """
+    path = resolve_model_path(model_name, models_path=models_path)
+    spec = load_spec(model_name, path)
+    prepare_tokenizer(spec, cache_dir)
+    return ensure_onnx(spec, cache_dir, force=force)
+
+
+def _build(model_name: str, path: str, cache_dir: str, backend: str) -> Embedder:
+    spec = load_spec(model_name, path)
+    tokenizer_path = prepare_tokenizer(spec, cache_dir)
+    if backend in ("auto", "onnx"):
+        report = ensure_onnx(spec, cache_dir)
+        if report.verified and report.model_file:
+            return OnnxEmbedder(spec, tokenizer_path, report.model_file)
+        if backend == "onnx":
+            raise PipelineError(
+                "backend_unavailable",
+                f"ONNX backend unavailable for {spec.name}: {report.reason}",
+                permanent=False,
+            )
+        log.warning("Embedding with torch for %s: %s", spec.name, report.reason)
+    return TorchEmbedder(spec, tokenizer_path)
+
+
+def get_embedder(
+    model_name: str, *, models_path: str | None, cache_dir: str, backend: str = "auto"
+) -> Embedder:
+    """The process-wide embedder for (model, backend); the first call may export the ONNX model."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    path = resolve_model_path(model_name, models_path=models_path)
+    key = (path, backend)
+    with _lock:  # one build per key even when worker threads start together
+        embedder = _embedders.get(key)
+        if embedder is None:
+            embedder = _embedders[key] = _build(model_name, path, cache_dir, backend)
+    return embedder
+
+
+def verify_embedder(embedder: Embedder, reference_texts: list[str]) -> float:
+    """Minimum cosine between `embedder` and the torch sentence-transformers reference."""
+    if not reference_texts:
+        raise ValueError("verify_embedder needs at least one text")
+    reference = load_sentence_transformer(embedder.model_path).encode(
+        list(reference_texts), batch_size=32, convert_to_numpy=True, show_progress_bar=False
+    )
+    vectors = embedder.encode(list(reference_texts))
+    return float((l2_normalize(vectors) * l2_normalize(np.asarray(reference))).sum(axis=1).min())

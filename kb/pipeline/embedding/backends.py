@@ -1,0 +1,172 @@
+"""The two ways of computing sentence vectors: onnxruntime on an exported graph, or torch.
+
+Both produce what the model's sentence-transformers config produces (same truncation, pooling
+and, when the config has a Normalize module, L2 normalisation), as float32 arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .cache import pad_token_id
+from .spec import ModelSpec
+
+
+def cpu_count() -> int:
+    # Affinity, not os.cpu_count(): containers often pin a process to fewer cores than the host has.
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def import_sentence_transformer():
+    """SentenceTransformer class, imported on demand (7-12 s cold, pulls in torch)."""
+    # Models load from local folders only; these make any stray hub lookup fail at once instead of
+    # hanging on the missing network. setdefault keeps an explicit operator choice.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer
+
+
+@functools.cache
+def load_sentence_transformer(path: str):
+    """The reference torch model for `path`, loaded once per process (the torch backend shares it)."""
+    return import_sentence_transformer()(path, device="cpu", local_files_only=True)
+
+
+def pool(hidden: np.ndarray, mask: np.ndarray, modes: tuple[str, ...]) -> np.ndarray:
+    """sentence-transformers' Pooling module in numpy (right-padded batches)."""
+    weights = mask.astype(np.float32)
+    parts = []
+    for mode in modes:
+        if mode == "cls":
+            parts.append(hidden[:, 0])
+        elif mode == "max":
+            parts.append(np.where(weights[..., None] > 0, hidden, -np.inf).max(axis=1))
+        else:  # mean / mean_sqrt_len_tokens
+            total = np.einsum("bsh,bs->bh", hidden, weights)
+            count = np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
+            parts.append(total / (count if mode == "mean" else np.sqrt(count)))
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)  # same epsilon as torch.nn.functional.normalize
+
+
+class Embedder:
+    """Sentence vectors for one model.
+
+    `normalized` tells whether vectors have unit length (the model's config has a Normalize
+    module): true for the default all-MiniLM-L6-v2 and for all-mpnet-base-v2; false for
+    dot-product models such as multi-qa-mpnet-base-dot-v1, whose vectors are kept as the
+    model makes them so that inner-product scoring means what the model was trained for.
+    """
+
+    backend = ""
+
+    def __init__(self, spec: ModelSpec, tokenizer_path: Path):
+        from tokenizers import Tokenizer
+
+        self.spec = spec
+        self.name = spec.name
+        self.model_path = spec.path
+        self.dimensions = spec.dimensions
+        self.max_seq_length = spec.max_seq_length
+        self.normalized = spec.normalize
+        # A tokenizer.json without truncation or padding (see cache.prepare_tokenizer).
+        self.tokenizer_path = str(tokenizer_path)
+        self._counter = Tokenizer.from_file(self.tokenizer_path)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.backend} dims={self.dimensions}>"
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Token counts in the model's own tokenizer, special tokens included, never truncated."""
+        return [len(enc.ids) for enc in self._counter.encode_batch(list(texts))]
+
+    def encode(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+        raise NotImplementedError
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, self.dimensions), dtype=np.float32)
+
+
+class OnnxEmbedder(Embedder):
+    backend = "onnx"
+
+    def __init__(self, spec: ModelSpec, tokenizer_path: Path, model_file: Path):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        super().__init__(spec, tokenizer_path)
+        self.model_file = str(model_file)
+        # A second instance so that truncation state never leaks into count_tokens.
+        self._tokenizer = Tokenizer.from_file(self.tokenizer_path)
+        self._tokenizer.enable_truncation(max_length=spec.max_seq_length)
+        self._pad_id = pad_token_id(spec, self._tokenizer)
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = cpu_count()
+        options.inter_op_num_threads = 1  # one linear graph: parallelism is inside the matmuls
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # its warnings about unused initialisers are noise here
+        self._session = ort.InferenceSession(self.model_file, options, providers=["CPUExecutionProvider"])
+        self._inputs = [i.name for i in self._session.get_inputs()]
+
+    def encode(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return self._empty()
+        encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        # Longest first and batches of similar length: padding costs as much compute as real tokens.
+        order = np.argsort(-lengths, kind="stable")
+        out = np.empty((len(encodings), self.dimensions), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            width = int(lengths[rows].max())
+            feed = {
+                "input_ids": np.full((len(rows), width), self._pad_id, dtype=np.int64),
+                "attention_mask": np.zeros((len(rows), width), dtype=np.int64),
+                "token_type_ids": np.zeros((len(rows), width), dtype=np.int64),
+            }
+            for r, i in enumerate(rows):
+                enc = encodings[i]
+                n = len(enc.ids)
+                feed["input_ids"][r, :n] = enc.ids
+                feed["attention_mask"][r, :n] = 1
+                feed["token_type_ids"][r, :n] = enc.type_ids
+            hidden = self._session.run(None, {name: feed[name] for name in self._inputs})[0]
+            out[rows] = pool(hidden, feed["attention_mask"], self.spec.pooling)
+        return l2_normalize(out) if self.normalized else out
+
+
+class TorchEmbedder(Embedder):
+    backend = "torch"
+
+    def __init__(self, spec: ModelSpec, tokenizer_path: Path):
+        super().__init__(spec, tokenizer_path)
+        self._model = load_sentence_transformer(spec.path)
+
+    def encode(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return self._empty()
+        # normalize_embeddings follows the config (a Normalize module already normalises; a dot
+        # model must stay unnormalised to match the ONNX backend and its training objective).
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=self.normalized,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)

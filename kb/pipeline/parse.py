@@ -1,0 +1,223 @@
+"""Pipeline step 1: turn a checked file into normalised Elements.
+
+Cheap to import (the web process imports it): every heavy library is imported inside the parser
+that needs it. Production parsing goes through parse_in_subprocess so that a hostile or broken
+file can only take down a child process with memory, CPU and wall-clock limits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kb.pipeline.parse_common import corrupt
+from kb.pipeline.parse_html import html_title, parse_html_string
+from kb.pipeline.types import Element, PipelineError
+
+__all__ = ["html_title", "parse_file", "parse_html_string", "parse_in_subprocess"]
+
+logger = logging.getLogger(__name__)
+
+_PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+_POLL_SECONDS = 0.05
+
+
+def parse_file(*, path: str, filetype: str) -> list[Element]:
+    """Parse in this process. Raises PipelineError; never leaks a raw exception to the user."""
+    parser = _parser_for(filetype)
+    try:
+        elements = parser(path)
+    except (PipelineError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the error boundary: one short message per file
+        logger.info("parser failed on %s (%s)", path, filetype, exc_info=True)
+        raise corrupt(filetype, exc) from exc
+    if not elements:
+        raise PipelineError("no_text", f"No text found in this {filetype.upper()} file.")
+    return elements
+
+
+def _parser_for(filetype: str) -> Callable[[str], list[Element]]:
+    from kb.pipeline import parse_tables, parse_unstructured
+
+    parsers = {
+        "pdf": parse_unstructured.parse_pdf,
+        "docx": parse_unstructured.parse_docx,
+        "txt": parse_unstructured.parse_txt,
+        "md": _parse_md,
+        "html": _parse_html_file,
+        "csv": parse_tables.parse_csv,
+        "xlsx": parse_tables.parse_xlsx,
+    }
+    if filetype not in parsers:
+        raise PipelineError("unsupported_type", f"Files of type {filetype!r} cannot be parsed.")
+    return parsers[filetype]
+
+
+def _parse_md(path: str) -> list[Element]:
+    from kb.pipeline.filecheck import decode_text
+    from kb.pipeline.parse_html import parse_markdown
+
+    with open(path, "rb") as fh:
+        return parse_markdown(decode_text(fh.read()))
+
+
+def _parse_html_file(path: str) -> list[Element]:
+    from kb.pipeline.parse_html import parse_html_bytes
+
+    with open(path, "rb") as fh:
+        return parse_html_bytes(fh.read())
+
+
+# ------------------------------------------------------------------------------------ child process
+
+
+def parse_in_subprocess(
+    items: list[tuple[str, str]], *, memory_mb: int = 2048, cpu_seconds: int = 300, timeout: float = 600
+) -> list[list[Element] | PipelineError]:
+    """Parse (path, filetype) items in child processes; one result per item, in order.
+
+    Items share a child to pay the import cost once. Limits apply per item: `memory_mb` of
+    address space (RLIMIT_AS), `cpu_seconds` of CPU and `timeout` wall-clock seconds. When a
+    child dies, finished items keep their results, the item it was on fails alone, and the
+    remaining items continue in a fresh child.
+    """
+    results: list[list[Element] | PipelineError | None] = [None] * len(items)
+    while pending := [i for i, result in enumerate(results) if result is None]:
+        started_any = _run_child(
+            items, pending, results, memory_mb=memory_mb, cpu_seconds=cpu_seconds, timeout=timeout
+        )
+        if not started_any:
+            # The child could not even start (broken install?): retrying would loop forever.
+            for i in pending:
+                if results[i] is None:
+                    results[i] = PipelineError(
+                        "parser_unavailable",
+                        "The document parser could not start; try again later.",
+                        permanent=False,
+                    )
+    return results  # type: ignore[return-value]
+
+
+def _run_child(items, pending, results, *, memory_mb: int, cpu_seconds: int, timeout: float) -> bool:
+    """Run one child over `pending`, filling `results`; return whether it started any item."""
+    with tempfile.TemporaryDirectory(prefix="kbparse-") as tmp:
+        request = os.path.join(tmp, "request.json")
+        output = os.path.join(tmp, "results.jsonl")
+        with open(request, "w") as fh:
+            json.dump({"items": [[i, *items[i]] for i in pending], "cpu_seconds": cpu_seconds}, fh)
+        with open(os.path.join(tmp, "stderr.txt"), "w+b") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "kb.pipeline.parse_child", request, output],
+                env=_child_env(),
+                cwd=_PROJECT_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                preexec_fn=_limits(memory_mb, cpu_seconds),  # noqa: PLW1509 - only setrlimit, no locks
+                start_new_session=True,
+            )
+            monitor = _ChildMonitor(output)
+            killed_for_timeout = _watch(proc, monitor, results, timeout)
+            monitor.read(results)
+            if monitor.current is not None and results[monitor.current] is None:
+                results[monitor.current] = _death_error(proc.returncode, killed_for_timeout, timeout)
+                stderr.seek(0)
+                tail = stderr.read()[-2000:].decode("utf-8", "replace")
+                logger.warning(
+                    "parse child died (rc=%s) on item %s: %s", proc.returncode, monitor.current, tail
+                )
+        return monitor.started_any
+
+
+def _watch(proc: subprocess.Popen, monitor: _ChildMonitor, results, timeout: float) -> bool:
+    """Poll until the child exits; kill it when one item exceeds the wall-clock timeout."""
+    while proc.poll() is None:
+        time.sleep(_POLL_SECONDS)
+        monitor.read(results)
+        if monitor.current is not None and time.monotonic() - monitor.current_since > timeout:
+            proc.kill()
+            proc.wait()
+            return True
+    return False
+
+
+class _ChildMonitor:
+    """Follows the child's JSON-lines output: which item is running, which are done."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.offset = 0
+        self.current: int | None = None
+        self.current_since = 0.0
+        self.started_any = False
+        self._partial = b""
+
+    def read(self, results) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return
+        self.offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()  # an incomplete last line waits for the next read
+        for line in lines:
+            self._handle(json.loads(line), results)
+
+    def _handle(self, record: dict, results) -> None:
+        if "start" in record:
+            self.current, self.current_since, self.started_any = record["start"], time.monotonic(), True
+            return
+        index = record["done"]
+        error = record.get("error")
+        results[index] = PipelineError(**error) if error else record["elements"]
+        if index == self.current:
+            self.current = None
+
+
+def _death_error(returncode: int | None, killed_for_timeout: bool, timeout: float) -> PipelineError:
+    if killed_for_timeout:
+        return PipelineError(
+            "timeout", f"Parsing this file took longer than {timeout:.0f} seconds and was stopped."
+        )
+    if returncode == -signal.SIGXCPU:
+        return PipelineError("resource_limit", "Parsing this file used too much CPU time and was stopped.")
+    return PipelineError(
+        "resource_limit",
+        "Parsing this file ran out of memory or crashed the parser; the file may be damaged.",
+    )
+
+
+def _child_env() -> dict[str, str]:
+    from kb.pipeline.parse_unstructured import OFFLINE_ENV
+
+    env = dict(os.environ)
+    env.update(OFFLINE_ENV)
+    # One BLAS/OpenMP thread: the child is one of several workers on a small machine.
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT_ROOT, env.get("PYTHONPATH")]))
+    return env
+
+
+def _limits(memory_mb: int, cpu_seconds: int) -> Callable[[], None]:
+    def apply() -> None:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        # Soft limit only: the child raises it before each item so the budget is per file.
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        soft = cpu_seconds if hard == resource.RLIM_INFINITY else min(cpu_seconds, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+    return apply

@@ -1,0 +1,141 @@
+"""The database side of the pipeline: the embedding cache and the atomic replacement of a document's chunks."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from psycopg import sql as psycopg_sql
+
+from kb.pipeline.types import ChunkData, PipelineError
+
+VECTOR_COLUMNS = {384: "embedding", 768: "embedding_768"}
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _register_vector() -> None:
+    from pgvector.psycopg import register_vector
+
+    connection.ensure_connection()
+    raw = connection.connection
+    if not getattr(raw, "_pxb_vector", False):
+        register_vector(raw)
+        raw._pxb_vector = True
+
+
+def _as_array(value) -> np.ndarray:
+    # An untyped vector column comes back as pgvector's Vector object, a typed one as an ndarray.
+    return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float32)
+
+
+@dataclass
+class EmbedStats:
+    total: int = 0
+    unique: int = 0
+    cache_hits: int = 0
+    computed: int = 0
+
+
+def cached_vectors(model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+    if not hashes:
+        return {}
+    _register_vector()
+    found: dict[str, np.ndarray] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(hashes), 5000):
+            cursor.execute(
+                "SELECT text_hash, embedding FROM kb_embeddingcache WHERE model = %s AND text_hash = ANY(%s)",
+                [model, list(hashes[start : start + 5000])],
+            )
+            found.update({h: _as_array(v) for h, v in cursor.fetchall()})
+    return found
+
+
+def cache_store(model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
+    if not items:
+        return
+    _register_vector()
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO kb_embeddingcache (model, text_hash, embedding, created_at) VALUES (%s, %s, %s, now()) "
+            "ON CONFLICT (model, text_hash) DO NOTHING",
+            [(model, h, v) for h, v in items],
+        )
+
+
+def embed_with_cache(
+    texts: Sequence[str],
+    *,
+    model: str,
+    encode: Callable[[list[str]], np.ndarray],
+    batch_size: int,
+    on_progress: Callable[[float], None] | None = None,
+) -> tuple[np.ndarray, EmbedStats]:
+    """Vectors for `texts` in order. Each distinct text is looked up in the cache first; only the
+    misses are encoded, in batches, and each batch is cached as soon as it is done so a crash loses
+    at most one batch of work."""
+    hashes = [text_hash(t) for t in texts]
+    unique = list(dict.fromkeys(hashes))
+    by_hash = cached_vectors(model, unique)
+    stats = EmbedStats(total=len(texts), unique=len(unique), cache_hits=len(by_hash))
+    first_text = dict(zip(hashes, texts, strict=True))
+    missing = [h for h in unique if h not in by_hash]
+    for start in range(0, len(missing), batch_size):
+        batch = missing[start : start + batch_size]
+        vectors = np.asarray(encode([first_text[h] for h in batch]), dtype=np.float32)
+        cache_store(model, list(zip(batch, vectors, strict=True)))
+        by_hash.update(zip(batch, vectors, strict=True))
+        stats.computed += len(batch)
+        if on_progress:
+            on_progress(min(1.0, (start + len(batch)) / len(missing)))
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32), stats
+    return np.stack([by_hash[h] for h in hashes]), stats
+
+
+def replace_chunks(
+    *, document_id, kb_id, language: str, version: int, chunks: list[ChunkData], vectors
+) -> None:
+    """Delete the document's chunks and insert the new ones. Must run inside the caller's transaction
+    (together with the status change), so readers see either the old chunks or the new ones."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("replace_chunks must run inside a transaction")
+    dims = int(vectors.shape[1]) if len(chunks) else 384
+    column = VECTOR_COLUMNS.get(dims)
+    if column is None:
+        raise PipelineError(
+            "unsupported_dimensions",
+            f"Embeddings with {dims} dimensions are not supported (supported: {sorted(VECTOR_COLUMNS)}).",
+        )
+    _register_vector()
+    sql = (
+        psycopg_sql.SQL(
+            "INSERT INTO kb_chunk (document_id, kb_id, version, index, content, content_hash, token_count, word_count,"
+            " char_count, truncated, metadata, {column}, search_vector, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, to_tsvector(%s::regconfig, %s), now())"
+        )
+        .format(column=psycopg_sql.Identifier(column))
+        .as_string(connection.connection)
+    )
+    from psycopg.types.json import Jsonb
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM kb_chunk WHERE document_id = %s", [document_id])
+        batch = settings.VECTOR_UPSERT_BATCH_SIZE
+        for start in range(0, len(chunks), batch):
+            rows = [
+                (
+                    document_id, kb_id, version, c.index, c.content, text_hash(c.content), c.token_count,
+                    c.word_count, c.char_count, c.truncated, Jsonb(c.metadata), vectors[start + i], language,
+                    c.content,
+                )
+                for i, c in enumerate(chunks[start : start + batch])
+            ]  # fmt: skip
+            cursor.executemany(sql, rows)

@@ -1,0 +1,22 @@
+"""Hybrid search over a KB's chunks (issue 7).
+
+    from kb.search import chunk_search
+    results = chunk_search(kb=kb_get_for_user(user=u, kb_id=...), query="...", mode="hybrid", top_k=10)
+
+Settings (optional; read with getattr, defaults are the measured ones):
+    SEARCH_EF_SEARCH               100    hnsw.ef_search (raised to the candidate count when that is larger)
+    SEARCH_ITERATIVE_SCAN          relaxed_order   hnsw.iterative_scan (off | strict_order | relaxed_order)
+    SEARCH_MAX_SCAN_TUPLES         20000  hnsw.max_scan_tuples: how far a filtered scan may walk
+    SEARCH_CANDIDATES              40     rows each leg contributes to fusion in hybrid mode
+    SEARCH_RRF_K                   60     k of reciprocal rank fusion
+    SEARCH_VECTOR_WEIGHT           0.5    vector share in weighted fusion
+    SEARCH_KEYWORD_RANKING         idf    idf | ts_rank | ts_rank_cd (ranking of plain keyword queries)
+    SEARCH_KEYWORD_NORMALIZATION   1      ts_rank normalisation bits (1 = divide by 1 + log(length))
+    SEARCH_KEYWORD_COMMON_FRACTION 0.05   terms in more chunks than this score but do not select rows
+    SEARCH_TERM_STATS_SECONDS      600    how long a process keeps the term statistics it read
+"""
+
+from kb.search.selector import chunk_search
+from kb.search.types import MODES, SearchError, SearchResult
+
+__all__ = ["MODES", "SearchError", "SearchResult", "chunk_search"]

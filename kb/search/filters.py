@@ -1,0 +1,78 @@
+"""Metadata filters -> a SQL condition on kb_chunk `c` (plus its parameters), shared by both legs.
+
+    document_ids         chunks of these documents
+    source_types         documents of these source types (file_upload, website_crawl, text_input)
+    pages                chunks covering any of these pages (metadata "pages", else "page")
+    metadata             chunk metadata containing these key/values (jsonb @>), e.g. {"element_types": ["Table"]}
+    document_metadata    document metadata containing these key/values, e.g. {"team": "billing"}
+A single value is accepted where a list is expected.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from kb.models import SourceType
+from kb.search.types import SearchError
+
+KEYS = ("document_ids", "source_types", "pages", "metadata", "document_metadata")
+
+
+def _as_list(value: Any) -> list:
+    return list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
+
+
+def _uuids(values: list) -> list[str]:
+    try:
+        return [str(uuid.UUID(str(v))) for v in values]
+    except ValueError as exc:
+        raise SearchError(f"document_ids must be UUIDs: {exc}") from None
+
+
+def _ints(values: list, name: str) -> list[int]:
+    try:
+        return [int(v) for v in values]
+    except (TypeError, ValueError):
+        raise SearchError(f"{name} must be integers") from None
+
+
+def _mapping(value: Any, name: str) -> str:
+    if not isinstance(value, dict) or not value:
+        raise SearchError(f"{name} must be a non-empty object of key/values")
+    return json.dumps(value)
+
+
+def build(filters: dict[str, Any] | None) -> tuple[str, list[Any]]:
+    """(" AND ..." or "", params) for the WHERE clause of a query over kb_chunk aliased `c`."""
+    if not filters:
+        return "", []
+    unknown = set(filters) - set(KEYS)
+    if unknown:
+        raise SearchError(f"unknown filters {sorted(unknown)}; known: {list(KEYS)}")
+    parts: list[str] = []
+    params: list[Any] = []
+    if (value := filters.get("document_ids")) is not None:
+        parts.append("c.document_id = ANY(%s::uuid[])")
+        params.append(_uuids(_as_list(value)))
+    if (value := filters.get("source_types")) is not None:
+        types = [str(v) for v in _as_list(value)]
+        if bad := set(types) - set(SourceType.values):
+            raise SearchError(f"unknown source types {sorted(bad)}; known: {SourceType.values}")
+        parts.append("c.document_id IN (SELECT d.id FROM kb_document d WHERE d.source_type = ANY(%s))")
+        params.append(types)
+    if (value := filters.get("pages")) is not None:
+        parts.append(
+            "(EXISTS (SELECT 1 FROM jsonb_array_elements_text(coalesce(c.metadata->'pages', '[]')) p"
+            " WHERE p.value::int = ANY(%s)) OR (c.metadata->>'page')::int = ANY(%s))"
+        )
+        pages = _ints(_as_list(value), "pages")
+        params += [pages, pages]
+    if (value := filters.get("metadata")) is not None:
+        parts.append("c.metadata @> %s::jsonb")
+        params.append(_mapping(value, "metadata"))
+    if (value := filters.get("document_metadata")) is not None:
+        parts.append("c.document_id IN (SELECT d.id FROM kb_document d WHERE d.metadata @> %s::jsonb)")
+        params.append(_mapping(value, "document_metadata"))
+    return "".join(f" AND {part}" for part in parts), params

@@ -1,0 +1,66 @@
+"""Shapes and knobs of search: modes, metrics, the result row and the settings it reads."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+MODES = ("hybrid", "vector", "keyword")
+FUSIONS = ("rrf", "weighted")
+# KB config value -> (canonical metric, pgvector distance operator). Aliases follow common vector-store names;
+# migration 0003's kb_distance_metric() maps the same aliases when it files a chunk under a metric.
+METRICS = {
+    "cosine": ("cosine", "<=>"),
+    "euclidean": ("euclidean", "<->"),
+    "l2": ("euclidean", "<->"),
+    "dot": ("dot", "<#>"),
+    "ip": ("dot", "<#>"),
+    "inner_product": ("dot", "<#>"),
+    "dot_product": ("dot", "<#>"),
+}
+
+
+class SearchError(ValueError):
+    """A request the selector cannot serve (bad mode, filter or KB configuration); safe to show to the caller."""
+
+
+def setting(name: str, default):
+    # Search settings are optional (see kb/search/__init__.py for their meaning); defaults are the measured ones.
+    return getattr(settings, name, default)
+
+
+def ef_search() -> int:
+    return int(setting("SEARCH_EF_SEARCH", 100))
+
+
+def rrf_k() -> int:
+    return int(setting("SEARCH_RRF_K", 60))
+
+
+@dataclass
+class SearchResult:
+    """One ranked chunk. `score` is the mode's score (fused for hybrid); each leg's rank (1-based) and score are
+    None when that leg did not return the chunk."""
+
+    chunk_id: int
+    content: str
+    document_id: str
+    document_name: str
+    document_url: str
+    source_type: str
+    page: int | None
+    heading_path: list[str]
+    metadata: dict[str, Any]
+    score: float
+    rank: int = 0
+    vector_rank: int | None = None
+    vector_score: float | None = None
+    vector_distance: float | None = None
+    keyword_rank: int | None = None
+    keyword_score: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,66 @@
+"""The vector leg: pgvector HNSW over the KB's chunks, one partial index per (column, metric).
+
+The KB filter and any metadata filters are applied while the index is walked: with
+hnsw.iterative_scan = relaxed_order the scan keeps going (up to hnsw.max_scan_tuples) until LIMIT rows
+pass the filters, so a KB holding 1% of the table still gets its top_k instead of the ~ef_search/100 rows
+a plain scan would leave. relaxed_order may return rows slightly out of order, hence the re-sort over a
+materialised CTE (pgvector's documented pattern).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from django.db import connection, transaction
+
+from kb.pipeline.store import VECTOR_COLUMNS
+from kb.search.types import METRICS, SearchError, ef_search, setting
+
+
+def metric_for(kb) -> tuple[str, str]:
+    """(canonical metric, distance operator) of the KB's vector_store_config."""
+    name = str((kb.vector_store_config or {}).get("distance_metric") or "cosine").lower()
+    if name not in METRICS:
+        raise SearchError(f"unsupported distance metric {name!r}; supported: cosine, euclidean, dot")
+    return METRICS[name]
+
+
+def similarity(metric: str, distance: float) -> float:
+    """Higher is better on every metric: cosine similarity, inner product, or 1/(1+L2 distance)."""
+    if metric == "cosine":
+        return 1.0 - distance
+    if metric == "dot":
+        return -distance  # pgvector's <#> is the negative inner product
+    return 1.0 / (1.0 + distance)
+
+
+def vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+
+
+def search(
+    *, kb_id, metric: str, operator: str, vector: np.ndarray, limit: int, where: str, params: list, ef: int | None
+) -> dict[int, tuple[int, float, float]]:
+    """chunk id -> (rank, similarity, distance), best first."""
+    column = VECTOR_COLUMNS.get(int(vector.shape[0]))
+    if column is None:
+        raise SearchError(f"no vector column for {vector.shape[0]}-dimensional embeddings")
+    literal = vector_literal(vector)
+    # The metric is inlined (from the fixed METRICS table, never user text) so the planner can match the
+    # partial index predicate `distance_metric = '<metric>'`; a bound parameter would hide it.
+    sql = (
+        f"WITH hits AS MATERIALIZED ("  # noqa: S608 - column, operator, metric come from fixed tables
+        f" SELECT c.id, c.{column} {operator} %s::vector AS distance FROM kb_chunk c"
+        f" WHERE c.kb_id = %s AND c.distance_metric = '{metric}'{where}"
+        f" ORDER BY c.{column} {operator} %s::vector LIMIT %s"
+        f") SELECT id, distance FROM hits ORDER BY distance, id"
+    )
+    ef = max(int(ef or ef_search()), limit)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', %s, true),"
+            " set_config('hnsw.max_scan_tuples', %s, true)",
+            [str(ef), setting("SEARCH_ITERATIVE_SCAN", "relaxed_order"), str(setting("SEARCH_MAX_SCAN_TUPLES", 20000))],
+        )
+        cursor.execute(sql, [literal, str(kb_id), *params, literal, limit])
+        rows = cursor.fetchall()
+    return {cid: (rank, similarity(metric, d), d) for rank, (cid, d) in enumerate(rows, start=1)}

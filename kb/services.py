@@ -1,0 +1,151 @@
+"""Writes for knowledge bases and documents. Views, the API, commands and the drafts app call these."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+
+from kb.models import Document, DocumentStatus, KnowledgeBase, SourceType
+from kb.pipeline.types import PipelineError
+from privexbot.audit import audit_record
+from privexbot.storage import get_storage
+
+
+def _enqueue(document_ids: list) -> None:
+    from kb.actors import process_document
+
+    ids = [str(pk) for pk in document_ids]
+    # Only after commit: a worker must never look for a document that is not visible yet.
+    transaction.on_commit(lambda: [process_document.send(pk) for pk in ids])
+
+
+def kb_create(*, workspace, user, name: str, description: str = "", **configs) -> KnowledgeBase:
+    kb = KnowledgeBase.objects.create(
+        workspace=workspace, name=name, description=description, created_by=user, **configs
+    )
+    audit_record(event_type="knowledge_base", action="create", user=user, workspace=workspace, resource=kb)
+    return kb
+
+
+def _hash_file(fileobj: BinaryIO) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    fileobj.seek(0)
+    while block := fileobj.read(1024 * 1024):
+        digest.update(block)
+        size += len(block)
+    fileobj.seek(0)
+    return digest.hexdigest(), size
+
+
+def document_find_unchanged(*, kb: KnowledgeBase, name: str, content_hash: str) -> Document | None:
+    return kb.documents.filter(name=name, content_hash=content_hash).exclude(status=DocumentStatus.FAILED).first()
+
+
+@transaction.atomic
+def document_create_from_file(
+    *, kb: KnowledgeBase, user, filename: str, fileobj: BinaryIO, metadata: dict | None = None, request=None
+) -> Document:
+    """Validate (size, type by magic bytes, archive safety), store encrypted, create the document and queue it.
+    Raises PipelineError for a bad file; nothing is stored then."""
+    from kb.pipeline.filecheck import check_file
+
+    content_hash, size = _hash_file(fileobj)
+    with tempfile.NamedTemporaryFile(suffix=Path(filename).suffix, prefix="pxb-upload-") as tmp:
+        shutil.copyfileobj(fileobj, tmp)
+        tmp.flush()
+        file_type = check_file(
+            filename=filename, path=tmp.name, allowed_types=settings.ALLOWED_FILE_TYPES, max_size=settings.MAX_FILE_SIZE
+        )
+        tmp.seek(0)
+        stored = get_storage().save(tmp)
+    document = Document.objects.create(
+        kb=kb,
+        source_type=SourceType.FILE_UPLOAD,
+        name=Path(filename).name[:500],
+        file_type=file_type,
+        metadata={"original_filename": Path(filename).name, **(metadata or {})},
+        stored_file=stored,
+        size_bytes=size,
+        content_hash=content_hash,
+    )
+    audit_record(
+        event_type="document", action="create", user=user, request=request, workspace=kb.workspace, resource=document,
+        details={"kb_id": str(kb.pk), "filename": document.name, "size": size, "type": file_type},
+    )  # fmt: skip
+    _enqueue([document.pk])
+    return document
+
+
+@transaction.atomic
+def document_create_from_text(*, kb: KnowledgeBase, user, title: str, content: str, metadata=None, request=None):
+    title = (title or "").strip()
+    if not 1 <= len(title) <= 255:
+        raise PipelineError("invalid", "The title must be 1 to 255 characters.")
+    if len(content.strip()) < 10:
+        raise PipelineError("invalid", "The text must be at least 10 characters.")
+    data = content.encode("utf-8")
+    document = Document.objects.create(
+        kb=kb,
+        source_type=SourceType.TEXT_INPUT,
+        name=title,
+        file_type="txt",
+        metadata={"word_count": len(content.split()), "char_count": len(content), **(metadata or {})},
+        stored_file=get_storage().save(data),
+        size_bytes=len(data),
+        content_hash=hashlib.sha256(data).hexdigest(),
+    )
+    audit_record(
+        event_type="document", action="create", user=user, request=request, workspace=kb.workspace, resource=document,
+        details={"kb_id": str(kb.pk), "title": title, "type": "text"},
+    )  # fmt: skip
+    _enqueue([document.pk])
+    return document
+
+
+@transaction.atomic
+def document_reprocess(*, document: Document, user=None, request=None, reset_attempts: bool = True) -> Document:
+    """Queue a document again (retry of a failed/quarantined one, or after a config change).
+    Parsed elements and cached embeddings are reused, so only missing work is redone."""
+    updates = {"status": DocumentStatus.QUEUED, "progress": 0, "error": "", "error_code": "", "heartbeat_at": None}
+    if reset_attempts:
+        updates["attempts"] = 0
+    Document.objects.filter(pk=document.pk).update(**updates)
+    audit_record(
+        event_type="document", action="reprocess", user=user, request=request, workspace=document.kb.workspace,
+        resource=document,
+    )  # fmt: skip
+    _enqueue([document.pk])
+    document.refresh_from_db()
+    return document
+
+
+@transaction.atomic
+def kb_reindex(*, kb: KnowledgeBase, user=None, request=None) -> int:
+    ids = list(kb.documents.values_list("pk", flat=True))
+    kb.documents.update(
+        status=DocumentStatus.QUEUED, progress=0, error="", error_code="", attempts=0, heartbeat_at=None
+    )
+    audit_record(
+        event_type="knowledge_base", action="reindex", user=user, request=request, workspace=kb.workspace, resource=kb
+    )
+    _enqueue(ids)
+    return len(ids)
+
+
+@transaction.atomic
+def document_delete(*, document: Document, user=None, request=None) -> None:
+    storage = get_storage()
+    files = [f for f in (document.stored_file, document.elements_file) if f]
+    kb = document.kb
+    audit_record(
+        event_type="document", action="delete", user=user, request=request, workspace=kb.workspace, resource=document,
+        details={"kb_id": str(kb.pk), "name": document.name},
+    )  # fmt: skip
+    document.delete()
+    transaction.on_commit(lambda: [storage.delete(f) for f in files])

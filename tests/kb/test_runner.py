@@ -1,0 +1,143 @@
+"""The pipeline run in-process on the real database and the real model (the worker only adds a process)."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from kb.models import Chunk, Document, DocumentStatus
+from kb.pipeline import runner
+from kb.pipeline.types import PipelineError
+from kb.services import document_create_from_text, document_reprocess
+from tests.kb.conftest import upload
+
+TEXT = (
+    "Refunds are issued within 14 days of receiving the returned item. "
+    "The item must be unused and in its original packaging.\n\n"
+    "Shipping is free for orders above 50 euros. Express delivery costs 9 euros and arrives the next day.\n\n"
+) * 8
+
+
+def test_text_document_reaches_ready_with_embeddings_and_fulltext(kb, owner, no_enqueue):
+    doc = document_create_from_text(kb=kb, user=owner, title="Policies", content=TEXT)
+    assert no_enqueue == [str(doc.pk)]
+    assert runner.process(doc.pk) == DocumentStatus.READY
+    doc.refresh_from_db()
+    assert (doc.status, doc.progress, doc.attempts, doc.version) == ("ready", 100, 1, 1)
+    chunks = list(Chunk.objects.filter(document=doc).order_by("index"))
+    assert len(chunks) == doc.chunk_count > 1
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    assert all(c.embedding is not None and len(c.embedding) == 384 for c in chunks)
+    assert abs(sum(x * x for x in chunks[0].embedding) - 1.0) < 1e-3  # normalised
+    assert len(doc.config_hash) == 64
+    assert set(doc.stage_times) >= {"started", "parsing", "chunking", "embedding", "indexing", "finished"}
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM kb_chunk WHERE document_id = %s"
+            " AND search_vector @@ websearch_to_tsquery('english', 'refund')",
+            [doc.pk],
+        )
+        assert cur.fetchone()[0] > 0
+
+
+def test_identical_text_is_embedded_once_across_documents(kb, make_kb, owner, no_enqueue):
+    first = document_create_from_text(kb=kb, user=owner, title="A", content=TEXT + "unique tail one")
+    runner.process(first.pk)
+    other_kb = make_kb("Another KB")
+    second = document_create_from_text(kb=other_kb, user=owner, title="B", content=TEXT + "unique tail one")
+    runner.process(second.pk)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.stats["embedded"] == first.stats["unique_texts"] > 0
+    assert second.stats["embedding_cache_hits"] == second.stats["unique_texts"]
+    assert second.stats["embedded"] == 0
+
+
+def test_reprocess_replaces_chunks_without_duplicates_and_reuses_work(kb, owner, no_enqueue):
+    doc = document_create_from_text(kb=kb, user=owner, title="Policies", content=TEXT)
+    runner.process(doc.pk)
+    doc.refresh_from_db()
+    count = doc.chunk_count
+    document_reprocess(document=doc, user=owner)
+    assert runner.process(doc.pk) == DocumentStatus.READY
+    doc.refresh_from_db()
+    assert doc.version == 2
+    assert Chunk.objects.filter(document=doc).count() == count
+    assert set(Chunk.objects.filter(document=doc).values_list("version", flat=True)) == {2}
+    assert doc.stats["embedded"] == 0 and doc.stats["embedding_cache_hits"] == doc.stats["unique_texts"]
+    assert doc.stats["parse_s"] < 0.5  # elements were cached, not parsed again
+
+
+def test_duplicate_message_for_a_document_in_progress_is_ignored(kb, owner, no_enqueue):
+    doc = document_create_from_text(kb=kb, user=owner, title="T", content=TEXT)
+    Document.objects.filter(pk=doc.pk).update(status=DocumentStatus.EMBEDDING, heartbeat_at=timezone.now())
+    assert runner.process(doc.pk) is None
+    Document.objects.filter(pk=doc.pk).update(status=DocumentStatus.READY)
+    assert runner.process(doc.pk) is None
+
+
+def test_bad_file_fails_alone_with_a_reason(kb, owner, no_enqueue, corpus):
+    bad = upload(kb, owner, corpus / "pdf" / "broken" / "encrypted-file.pdf")
+    good = document_create_from_text(kb=kb, user=owner, title="Good", content=TEXT)
+    assert runner.process(bad.pk) == DocumentStatus.FAILED
+    assert runner.process(good.pk) == DocumentStatus.READY
+    bad.refresh_from_db()
+    assert bad.error_code == "encrypted"
+    assert "password" in bad.error.lower()
+    assert bad.attempts == 1  # a permanent reason is not retried
+
+
+def test_transient_failures_retry_then_quarantine(kb, owner, no_enqueue, monkeypatch, settings):
+    from kb.actors import process_document
+
+    sent = []
+    monkeypatch.setattr(process_document, "send_with_options", lambda **kw: sent.append(kw))
+    doc = document_create_from_text(kb=kb, user=owner, title="T", content=TEXT)
+
+    def broken(*args, **kwargs):
+        raise PipelineError("model_missing", "model directory vanished", permanent=False)
+
+    monkeypatch.setattr("kb.pipeline.runtime.embedder", broken)
+    statuses = [runner.process(doc.pk) for _ in range(settings.DOCUMENT_MAX_ATTEMPTS)]
+    assert statuses == ["queued"] * (settings.DOCUMENT_MAX_ATTEMPTS - 1) + ["quarantined"]
+    assert len(sent) == settings.DOCUMENT_MAX_ATTEMPTS - 1
+    doc.refresh_from_db()
+    assert doc.status == "quarantined" and "model directory vanished" in doc.error
+    assert "Gave up after 3 attempts" in doc.error
+
+
+def test_sweeper_requeues_silent_documents_and_quarantines_after_the_last_attempt(
+    kb, owner, no_enqueue, monkeypatch, django_capture_on_commit_callbacks
+):
+    from kb.actors import process_document
+
+    sent = []
+    monkeypatch.setattr(process_document, "send", lambda pk: sent.append(pk))
+    old = timezone.now() - timedelta(hours=1)
+    retry = document_create_from_text(kb=kb, user=owner, title="retry", content=TEXT)
+    dead = document_create_from_text(kb=kb, user=owner, title="dead", content=TEXT)
+    alive = document_create_from_text(kb=kb, user=owner, title="alive", content=TEXT)
+    Document.objects.filter(pk=retry.pk).update(status="embedding", heartbeat_at=old, attempts=1)
+    Document.objects.filter(pk=dead.pk).update(status="parsing", heartbeat_at=old, attempts=3)
+    Document.objects.filter(pk=alive.pk).update(status="embedding", heartbeat_at=timezone.now(), attempts=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = runner.quarantine_or_requeue_stale()
+    assert counts["requeued"] == 1 and counts["quarantined"] == 1
+    assert sent == [str(retry.pk)]
+    states = dict(Document.objects.values_list("name", "status"))
+    assert states == {"retry": "queued", "dead": "quarantined", "alive": "embedding"}
+    assert "killed" in Document.objects.get(pk=dead.pk).error
+
+
+def test_rejected_upload_stores_nothing(kb, owner, no_enqueue, tmp_path):
+    from privexbot.storage import get_storage
+
+    fake = tmp_path / "report.pdf"
+    fake.write_bytes(b"MZ\x90\x00 this is an executable, not a PDF" * 10)
+    before = sum(1 for _ in get_storage().root.rglob("*.bin"))
+    with pytest.raises(PipelineError) as info:
+        upload(kb, owner, fake)
+    assert info.value.code == "type_mismatch"
+    assert not Document.objects.exists()
+    assert sum(1 for _ in get_storage().root.rglob("*.bin")) == before

@@ -1,0 +1,316 @@
+"""Hybrid search (issue 7) on the real PostgreSQL + pgvector, with real embeddings of real corpus text."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from kb.models import Chunk, Document, KnowledgeBase
+from kb.pipeline.types import ChunkData
+from kb.search import SearchError, chunk_search, fusion
+from kb.search.query_embedding import cache_key
+from tests.kb.conftest import CORPUS
+
+MODEL = "all-MiniLM-L6-v2"
+
+
+@functools.cache
+def paragraphs(count: int) -> tuple[str, ...]:
+    """Distinct real paragraphs (40-300 characters) from the corpus's Markdown and text files."""
+    found: dict[str, None] = {}
+    for path in sorted((CORPUS / "md").glob("*.md")) + sorted((CORPUS / "txt").glob("*.txt")):
+        for block in re.split(r"\n\s*\n", path.read_text(encoding="utf-8", errors="replace")):
+            text = " ".join(block.split())
+            if 40 <= len(text) <= 300 and text.isascii() and sum(ch.isalpha() for ch in text) > len(text) * 0.6:
+                found[text] = None
+                if len(found) == count:
+                    return tuple(found)
+    return tuple(found)
+
+
+@functools.cache
+def vectors(count: int) -> np.ndarray:
+    from kb.pipeline import runtime
+
+    return runtime.embedder(MODEL).encode(list(paragraphs(count)), batch_size=64)
+
+
+def add_chunks(kb, texts, vecs, *, name="doc", source_type="text_input", url="", doc_metadata=None, pages=None):
+    """Stores chunks through the pipeline's own write path (replace_chunks), as a worker would."""
+    from kb.pipeline.store import replace_chunks
+
+    doc = Document.objects.create(
+        kb=kb, name=name, url=url, source_type=source_type, status="ready", metadata=doc_metadata or {}
+    )
+    chunks = [
+        ChunkData(index=i, content=t, token_count=len(t.split()), word_count=len(t.split()), char_count=len(t),
+                  metadata={"page": pages[i] if pages else None, "pages": [pages[i]] if pages else [],
+                            "heading_path": [name]})
+        for i, t in enumerate(texts)
+    ]  # fmt: skip
+    with transaction.atomic():
+        replace_chunks(
+            document_id=doc.pk, kb_id=kb.pk, language=kb.language, version=1, chunks=chunks, vectors=np.asarray(vecs)
+        )
+    return doc
+
+
+def analyze():
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE kb_chunk")
+
+
+def captured_vector_sql(queries) -> str:
+    return next(q["sql"] for q in queries if "WITH hits AS MATERIALIZED" in q["sql"])
+
+
+def explain(sql: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.fixture
+def no_query_cache(settings):
+    settings.EMBEDDING_CACHE_TTL = 0
+
+
+# ---------------------------------------------------------------- vector leg: the index, every metric, 768-d
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "dot"])
+def test_hnsw_index_is_used_for_each_metric(make_kb, metric, no_query_cache):
+    kb = make_kb(vector_store_config={"provider": "pgvector", "distance_metric": metric})
+    texts = paragraphs(1500)
+    add_chunks(kb, texts, vectors(1500))
+    analyze()
+    with CaptureQueriesContext(connection) as queries:
+        results = chunk_search(kb=kb, query=texts[7], mode="vector", top_k=5)
+    assert f"Index Scan using chunk_hnsw_{metric}_384" in explain(captured_vector_sql(queries))
+    assert results[0].content == texts[7]  # its own text is the nearest neighbour on every metric
+    assert Chunk.objects.filter(kb=kb).exclude(distance_metric=metric).count() == 0
+
+
+def test_768_dimension_column_is_searched_with_its_index(make_kb, monkeypatch):
+    # No 768-d model ships with the test environment: a 768-d vector is made from a real 384-d one, and the
+    # query embedding (the model boundary) returns vectors made the same way.
+    from kb.search import selector
+
+    def widen(v):
+        return np.concatenate([v, v], axis=-1) / np.sqrt(2)
+
+    kb = make_kb(embedding_config={"model": "fake-768", "dimensions": 768})
+    texts = paragraphs(1500)
+    add_chunks(kb, texts, widen(vectors(1500)))
+    analyze()
+    monkeypatch.setattr(selector, "embed_query", lambda *, model, query: widen(vectors(1500)[texts.index(query)]))
+    with CaptureQueriesContext(connection) as queries:
+        results = chunk_search(kb=kb, query=texts[3], mode="vector", top_k=3)
+    assert "chunk_hnsw_cosine_768" in explain(captured_vector_sql(queries))
+    assert results[0].content == texts[3]
+    assert Chunk.objects.filter(kb=kb, embedding__isnull=True, embedding_768__isnull=False).count() == len(texts)
+
+
+def test_small_kb_inside_a_large_table_gets_top_k(make_kb, no_query_cache):
+    """A KB holding 1% of the chunks gets top_k rows, and the right ones, even when the walk goes through
+    the shared HNSW index (forced here by dropping the kb_id b-tree indexes inside the test's transaction)."""
+    texts, vecs = paragraphs(3000), vectors(3000)
+    big, small = make_kb(name="big"), make_kb(name="small")
+    add_chunks(big, texts[:2970], vecs[:2970])
+    add_chunks(small, texts[2970:], vecs[2970:])
+    analyze()
+    query = texts[100]  # a text of the big KB: its neighbours are big-KB rows the scan must skip
+    q = vectors(3000)[100]
+    exact = sorted(range(2970, len(texts)), key=lambda i: -float(vecs[i] @ q))[:10]
+
+    results = chunk_search(kb=small, query=query, mode="vector", top_k=10)
+    assert [r.content for r in results] == [texts[i] for i in exact]
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'kb_chunk' AND indexdef NOT LIKE '%%hnsw%%'"
+            " AND indexdef LIKE '%%(kb_id%%'"
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
+    with CaptureQueriesContext(connection) as queries:
+        results = chunk_search(kb=small, query=query, mode="vector", top_k=10)
+    assert "chunk_hnsw_cosine_384" in explain(captured_vector_sql(queries))
+    assert len(results) == 10
+    assert {r.content for r in results} == {texts[i] for i in exact}
+    assert {r.document_name for r in results} == {"doc"} and all(r.chunk_id for r in results)
+
+
+# ---------------------------------------------------------------- hybrid results, isolation, filters
+
+
+@pytest.fixture
+def docs_kb(make_kb):
+    kb = make_kb(name="docs")
+    texts, vecs = paragraphs(400), vectors(400)
+    first = add_chunks(kb, texts[:200], vecs[:200], name="first", source_type="file_upload", pages=list(range(200)))
+    second = add_chunks(
+        kb, texts[200:], vecs[200:], name="second", url="https://example.com/second", doc_metadata={"team": "web"}
+    )
+    analyze()
+    return kb, first, second
+
+
+def test_hybrid_results_carry_fused_and_per_leg_scores(docs_kb, no_query_cache):
+    kb, _, _ = docs_kb
+    query = paragraphs(400)[42]
+    results = chunk_search(kb=kb, query=query, mode="hybrid", top_k=10)
+    top = results[0]
+    assert top.content == query
+    assert top.vector_rank == 1 and top.vector_score == pytest.approx(1.0, abs=1e-4)
+    assert top.keyword_rank is not None and top.keyword_score > 0
+    assert top.score == pytest.approx(1 / (60 + top.vector_rank) + 1 / (60 + top.keyword_rank))
+    assert [r.rank for r in results] == list(range(1, len(results) + 1))
+    assert all(r.vector_rank or r.keyword_rank for r in results)
+    assert top.document_name == "first" and top.page == 42 and top.heading_path == ["first"]
+    assert json.dumps([r.to_dict() for r in results])  # serialisable for the API
+
+
+def test_keyword_leg_honours_web_search_syntax(docs_kb):
+    kb, _, _ = docs_kb
+    results = chunk_search(kb=kb, query="license", mode="keyword", top_k=50)
+    assert results and all("licens" in r.content.lower() for r in results)
+    phrase = chunk_search(kb=kb, query='"free software"', mode="keyword", top_k=50)
+    assert phrase and all("free software" in " ".join(r.content.lower().split()) for r in phrase)
+    excluded = chunk_search(kb=kb, query="license -software", mode="keyword", top_k=50)
+    assert excluded and all("software" not in r.content.lower() for r in excluded)
+
+
+def test_a_kb_never_returns_another_kbs_chunks(docs_kb, outsider, no_query_cache):
+    kb, _, _ = docs_kb
+    from tenants.models import Workspace
+
+    foreign = KnowledgeBase.objects.create(workspace=Workspace.objects.get(organization__name="Globex"), name="x")
+    add_chunks(foreign, paragraphs(400), vectors(400))  # the very same texts and vectors
+    analyze()
+    own = set(Chunk.objects.filter(kb=kb).values_list("pk", flat=True))
+    for mode in ("vector", "keyword", "hybrid"):
+        for query in (paragraphs(400)[5], "license software"):
+            results = chunk_search(kb=kb, query=query, mode=mode, top_k=50)
+            assert results and {r.chunk_id for r in results} <= own
+
+
+def test_filters(docs_kb, no_query_cache):
+    kb, first, second = docs_kb
+    query = paragraphs(400)[42]
+
+    def ids(**filters):
+        return {r.document_id for r in chunk_search(kb=kb, query=query, mode="hybrid", top_k=30, filters=filters)}
+
+    assert ids(document_ids=[str(second.pk)]) == {str(second.pk)}
+    assert ids(source_types="file_upload") == {str(first.pk)}
+    assert ids(document_metadata={"team": "web"}) == {str(second.pk)}
+    assert ids(metadata={"heading_path": ["second"]}) == {str(second.pk)}
+    paged = chunk_search(kb=kb, query=query, mode="vector", top_k=10, filters={"pages": [3, 42]})
+    assert sorted(r.page for r in paged) == [3, 42]
+    with pytest.raises(SearchError):
+        chunk_search(kb=kb, query=query, filters={"colour": "red"})
+    with pytest.raises(SearchError):
+        chunk_search(kb=kb, query=query, filters={"document_ids": ["not-a-uuid"]})
+
+
+def test_score_threshold(docs_kb, no_query_cache):
+    kb, _, _ = docs_kb
+    query = paragraphs(400)[42]
+    everything = chunk_search(kb=kb, query=query, mode="vector", top_k=20)
+    cut = everything[4].score
+    kept = chunk_search(kb=kb, query=query, mode="vector", top_k=20, score_threshold=cut)
+    assert [r.chunk_id for r in kept] == [r.chunk_id for r in everything[:5]]
+    assert all(r.score >= cut for r in kept)
+
+
+def test_rrf_and_weighted_fusion_on_a_tiny_example():
+    vector_leg = {1: (1, 0.9), 2: (2, 0.8), 3: (3, 0.1)}
+    keyword_leg = {3: (1, 7.0), 1: (2, 1.0)}
+    fused = fusion.rrf([vector_leg, keyword_leg], k=60)
+    assert fused == pytest.approx({1: 1 / 61 + 1 / 62, 2: 1 / 62, 3: 1 / 63 + 1 / 61})
+    assert [cid for cid, _ in fusion.ranked(fused)] == [1, 3, 2]
+    weighted = fusion.weighted([vector_leg, keyword_leg], weights=[0.5, 0.5])
+    # vector normalised: 1 -> 1, 2 -> 0.875, 3 -> 0; keyword: 3 -> 1, 1 -> 0
+    assert weighted == pytest.approx({1: 0.5, 2: 0.4375, 3: 0.5})
+    assert [cid for cid, _ in fusion.ranked(weighted)] == [1, 3, 2]  # a tie is broken by chunk id
+
+
+def test_query_embedding_is_cached_in_redis(docs_kb, settings, monkeypatch):
+    from kb.pipeline import runtime
+    from privexbot.redis import get_client
+
+    kb, _, _ = docs_kb
+    settings.EMBEDDING_CACHE_TTL = 3600
+    query = "How are the query embeddings cached? " + paragraphs(400)[9]
+    key = cache_key(MODEL, query)
+    get_client().delete(key)
+    first = chunk_search(kb=kb, query=query, mode="vector", top_k=3)
+    assert 0 < get_client().ttl(key) <= 3600
+    assert np.frombuffer(get_client().get(key), dtype=np.float32).shape == (384,)
+
+    def no_model(name):
+        raise AssertionError("the model must not run on a cache hit")
+
+    monkeypatch.setattr(runtime, "embedder", no_model)
+    again = chunk_search(kb=kb, query=query, mode="vector", top_k=3)
+    assert [r.chunk_id for r in again] == [r.chunk_id for r in first]
+    get_client().delete(key)
+
+
+def test_changing_a_kbs_metric_moves_its_chunks_to_that_index(docs_kb):
+    kb, _, _ = docs_kb
+    kb.vector_store_config = {**kb.vector_store_config, "distance_metric": "dot"}
+    kb.save()
+    assert set(Chunk.objects.filter(kb=kb).values_list("distance_metric", flat=True)) == {"dot"}
+    assert chunk_search(kb=kb, query=paragraphs(400)[1], mode="vector", top_k=1)[0].content == paragraphs(400)[1]
+    kb.vector_store_config = {"distance_metric": "manhattan"}
+    with pytest.raises(SearchError):
+        chunk_search(kb=kb, query="anything", mode="vector")
+
+
+def test_bad_requests_are_search_errors(docs_kb):
+    kb, _, _ = docs_kb
+    with pytest.raises(SearchError):
+        chunk_search(kb=kb, query="x", mode="fuzzy")
+    with pytest.raises(SearchError):
+        chunk_search(kb=kb, query="x", top_k=0)
+    assert chunk_search(kb=kb, query="   ") == []
+
+
+# ---------------------------------------------------------------- commands (acting as a user through the funnel)
+
+
+def test_search_command_table_json_and_access(docs_kb, owner, outsider, capsys, no_query_cache):
+    kb, _, _ = docs_kb
+    call_command("search", "--user", owner.username, "--kb", kb.name, "license", "--mode", "keyword", "--top-k", "3")
+    out = capsys.readouterr().out
+    assert "3 results from docs (keyword)" in out
+    call_command("search", "--user", owner.username, "--kb", str(kb.pk), paragraphs(400)[42], "--json")
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["content"] == paragraphs(400)[42] and rows[0]["vector_rank"] == 1
+    with pytest.raises(CommandError):
+        call_command("search", "--user", outsider.username, "--kb", str(kb.pk), "license")
+
+
+def test_evaluate_search_command(docs_kb, owner, tmp_path, capsys, no_query_cache):
+    kb, _, _ = docs_kb
+    judgments = tmp_path / "q.jsonl"
+    lines = [
+        {"query": paragraphs(400)[42], "relevant": ["first"]},
+        {"query": paragraphs(400)[250], "relevant": ["https://example.com/second#part"]},
+        {"query": paragraphs(400)[7], "relevant": [{"document": "first", "page": 7}]},
+    ]
+    judgments.write_text("\n".join(json.dumps(line) for line in lines))
+    call_command("evaluate_search", "--user", owner.username, "--kb", kb.name, str(judgments), "--json")
+    rows = {row["mode"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"hybrid", "vector", "keyword"}
+    assert rows["vector"]["ndcg@10"] == 1.0 and rows["vector"]["mrr@10"] == 1.0
