@@ -237,7 +237,7 @@ VECTOR_UPSERT_BATCH_SIZE = env_int("VECTOR_UPSERT_BATCH_SIZE", 100, minimum=1)
 PARSE_MAX_MEMORY_MB = env_int("PARSE_MAX_MEMORY_MB", 2048, minimum=256)
 PARSE_TIMEOUT = env_int("PARSE_TIMEOUT", 600, minimum=5)
 DOCUMENT_MAX_ATTEMPTS = env_int("DOCUMENT_MAX_ATTEMPTS", 3, minimum=1)
-DOCUMENT_STALE_AFTER = env_int("DOCUMENT_STALE_AFTER", 120, minimum=10)
+DOCUMENT_STALE_AFTER = env_int("DOCUMENT_STALE_AFTER", 120, minimum=2)
 DRAFT_TTL_DAYS = env_float("DRAFT_TTL_DAYS", 7, minimum=0.01)
 
 # ---------------------------------------------------------------- logging

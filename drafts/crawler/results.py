@@ -30,7 +30,9 @@ class PageResult:
         return self.elements is not None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # Shallow on purpose: elements are already plain JSON data, and asdict's deep copy of them took
+        # longer than writing the line.
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict) -> PageResult:

@@ -71,6 +71,8 @@ class SiteSpider(scrapy.Spider):
 
     def on_headers(self, headers, body_length, request, **kwargs) -> None:
         """Stop downloading non-HTML bodies: the headers are all we record for them."""
+        if not request.meta.get(OUR_REQUEST):  # robots.txt is text/plain and its body is needed
+            return
         content_type = _content_type(headers)
         if content_type and content_type not in HTML_TYPES:
             raise StopDownload(fail=False)
@@ -90,7 +92,6 @@ class SiteSpider(scrapy.Spider):
         if content_type not in HTML_TYPES:
             self._record(url, response.status, depth, skipped=f"not HTML ({content_type or 'unknown type'})")
             return
-        follow = depth < self.config.max_depth
         if self.include and not matches_any(self.include, url):
             # Not stored, but its links are still followed: an index page outside the pattern often is
             # the only way to reach the pages inside it.
@@ -98,7 +99,7 @@ class SiteSpider(scrapy.Spider):
             self.recorder.record(PageResult(url, response.status, depth, skipped_reason=skipped))
         else:
             self._store(response, url, depth)
-        if follow and not self.stopping:
+        if depth < self.config.max_depth and not self.stopping:  # max_depth = link hops from the start
             yield from self._follow(response, depth)
 
     def on_error(self, failure):

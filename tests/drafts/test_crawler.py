@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from drafts.crawler import CrawlConfig, CrawlProgress, PageResult, start_crawl, validate_crawl_config
+from drafts.crawler import CrawlConfig, CrawlProgress, PageResult, crawl, start_crawl, validate_crawl_config
 from drafts.crawler.urls import canonical_url
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -85,6 +85,7 @@ def tiny_site(tmp_path_factory):
         "sub",
         "picture.png",
         "missing.html",
+        "private/secret.html",
         "/redirect-away",
         f"http://127.0.0.1:{other_port}/page2.html",
         f"http://localhost:{port}/page2.html",
@@ -99,6 +100,9 @@ def tiny_site(tmp_path_factory):
     (root / "copy.html").write_text(page)
     (root / "sub").mkdir()
     (root / "sub" / "index.html").write_text("<html><body><h1>Sub</h1><p>Reached through a redirect.</p></body>")
+    (root / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
+    (root / "private").mkdir()
+    (root / "private" / "secret.html").write_text("<html><body><h1>Secret</h1></body>")
     (root / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     yield f"http://127.0.0.1:{port}/", main, other
     for server in (main, other):
@@ -133,11 +137,15 @@ class _Links(HTMLParser):
             self.hrefs.append(href)
 
 
-def same_origin_links(path: Path, page_url: str) -> set[str]:
+def all_links(path: Path) -> list[str]:
     parser = _Links()
     parser.feed(path.read_text(encoding="utf-8"))
+    return parser.hrefs
+
+
+def same_origin_links(path: Path, page_url: str) -> set[str]:
     origin = urlsplit(page_url)[:2]
-    absolute = {canonical_url(urljoin(page_url, href)) for href in parser.hrefs}
+    absolute = {canonical_url(urljoin(page_url, href)) for href in all_links(path)}
     return {url for url in absolute if urlsplit(url)[:2] == origin}
 
 
@@ -153,10 +161,13 @@ def test_max_pages_is_respected_exactly(site, tmp_path):
 
 
 def test_depth_one_yields_the_start_page_and_its_direct_links(site, tmp_path):
-    base, _ = site
+    base, log = site
     progress, results = run(tmp_path, base + "index.html", max_depth=1, max_pages=1000)
     expected = same_origin_links(SITE / "index.html", base + "index.html") | {base + "index.html"}
     assert {r.url for r in results} == expected
+    # index.html links out (djangoproject.com, ...); none of it was requested, here or anywhere else.
+    assert "https://code.djangoproject.com/" in all_links(SITE / "index.html")
+    assert all(path.startswith("/") and host == urlsplit(base).netloc for path, host, _ in log)
     assert by_path(results)["/index.html"].depth == 0
     assert {r.depth for r in results} == {0, 1}
     assert progress.pages_processed == len(stored(results)) > 100
@@ -164,8 +175,8 @@ def test_depth_one_yields_the_start_page_and_its_direct_links(site, tmp_path):
 
 def test_every_result_is_within_max_depth(site, tmp_path):
     base, _ = site
-    _, results = run(tmp_path, base + "topics/http/index.html", max_depth=2, max_pages=40)
-    assert len(stored(results)) == 40
+    _, results = run(tmp_path, base + "misc/index.html", max_depth=2, max_pages=20)
+    assert len(stored(results)) == 20
     assert max(r.depth for r in results) == 2  # breadth-first reached depth 2 and stopped there
 
 
@@ -185,10 +196,15 @@ def test_include_patterns_store_only_matches_but_follow_through(site, tmp_path):
 def test_glob_include_pattern(site, tmp_path):
     base, _ = site
     _, results = run(
-        tmp_path, base + "ref/models/index.html", max_depth=1, max_pages=4, include_patterns=["glob:*/ref/models/f*"]
+        tmp_path,
+        base + "ref/models/index.html",
+        max_depth=1,
+        max_pages=4,
+        include_patterns=["glob:*/ref/models/*s.html"],
     )
     assert len(stored(results)) == 4
-    assert all(re.search(r"/ref/models/f[^/]*$", r.url) for r in stored(results))
+    assert all(re.search(r"/ref/models/[^/]*s\.html$", r.url) for r in stored(results))
+    assert by_path(results)["/ref/models/index.html"].skipped_reason == "not matched by include_patterns"
 
 
 def test_exclude_patterns_are_neither_stored_nor_fetched(site, tmp_path):
@@ -221,6 +237,8 @@ def test_stays_on_scheme_host_and_port(tiny_site, tmp_path):
     assert pages["/redirect-away"].skipped_reason.startswith("redirect leaves the site")
     assert pages["/missing.html"].error == "HTTP 404"
     assert pages["/picture.png"].skipped_reason == "not HTML (image/png)"
+    assert pages["/private/secret.html"].skipped_reason == "blocked by robots.txt"
+    assert "/private/secret.html" not in [path for path, _, _ in main.request_log]
     assert set(pages) == {
         "/index.html",
         "/page2.html",
@@ -229,16 +247,8 @@ def test_stays_on_scheme_host_and_port(tiny_site, tmp_path):
         "/redirect-away",
         "/missing.html",
         "/picture.png",
+        "/private/secret.html",
     }
-
-
-def test_no_external_url_is_fetched(site, tmp_path):
-    base, log = site
-    _, results = run(tmp_path, base + "intro/index.html", max_depth=1, max_pages=1000)
-    external = same_origin_links(SITE / "intro" / "index.html", base)  # sanity: the page does link out
-    assert all(r.url.startswith(base) for r in results)
-    assert all(path.startswith("/") and host == urlsplit(base).netloc for path, host, _ in log)
-    assert external
 
 
 # --- failures and skips ---------------------------------------------------------------------------------
@@ -285,7 +295,7 @@ def test_silent_server_times_out(tmp_path):
 
 def test_progress_counts_increase_while_running(site, tmp_path):
     base, _ = site
-    handle = start_crawl(CrawlConfig(start_url=base + "index.html", max_pages=60), out_dir=tmp_path)
+    handle = start_crawl(CrawlConfig(start_url=base + "index.html", max_pages=30), out_dir=tmp_path)
     seen: list[int] = []
     collected: list[PageResult] = []
     with handle:
@@ -293,11 +303,11 @@ def test_progress_counts_increase_while_running(site, tmp_path):
         while not (progress := handle.poll()).finished and time.monotonic() < deadline:
             seen.append(progress.pages_processed)
             collected.extend(handle.pages())  # incremental: each call returns only new lines
-            time.sleep(0.01)
+            time.sleep(0.05)
     collected.extend(handle.pages())
-    assert progress.finished and progress.pages_processed == 60
+    assert progress.finished and progress.pages_processed == 30
     assert seen == sorted(seen)
-    assert any(0 < count < 60 for count in seen)
+    assert any(0 < count < 30 for count in seen)
     assert progress.pages_found >= progress.pages_processed
     assert len(collected) == len({r.url for r in collected}) == len((tmp_path / "pages.jsonl").read_text().splitlines())
     assert list(handle.pages()) == []
@@ -336,8 +346,7 @@ def test_killed_child_is_reported_not_waited_for(site, tmp_path):
 
 def test_elements_of_a_real_page_contain_its_headings(site, tmp_path):
     base, _ = site
-    _, results = run(tmp_path, base + "topics/http/urls.html", max_pages=1)
-    [page] = results
+    [page] = crawl(CrawlConfig(start_url=base + "topics/http/urls.html", max_pages=1), out_dir=tmp_path)
     assert page.title == "URL dispatcher — Django 3.2.25 documentation"
     titles = [e["text"] for e in page.elements if e["type"] == "Title"]
     assert titles[:3] == ["URL dispatcher", "Overview", "How Django processes a request"]

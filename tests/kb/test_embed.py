@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 # Before anything can import huggingface_hub: any attempt to reach the hub must fail, not download.
@@ -125,6 +127,21 @@ def test_auto_picks_the_verified_onnx_backend_and_is_cached(cache_dir, onnx_embe
     assert embed.get_embedder(f"sentence-transformers/{MODEL}", models_path=None, cache_dir=cache_dir) is auto
 
 
+def test_onnx_backend_never_imports_torch_once_exported(cache_dir, onnx_embedder):
+    # A web process embedding a query must not pay torch's 7-12 s import (nor its memory).
+    code = (
+        "import sys; from kb.pipeline import embed; "
+        f"e = embed.get_embedder({MODEL!r}, models_path=None, cache_dir={cache_dir!r}); e.encode(['hi']); "
+        "print(e.backend, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["onnx", "False", "False"]
+
+
 def test_export_is_verified_reused_and_leaves_no_temp_files(cache_dir, onnx_embedder):
     report = embed.export_onnx(MODEL, models_path=None, cache_dir=cache_dir)
     assert report.verified and report.min_cosine >= embed.MIN_COSINE
@@ -147,12 +164,12 @@ def test_onnx_matches_the_torch_reference(onnx_embedder, torch_embedder, paragra
     tokens = onnx_embedder.count_tokens(paragraphs)
     assert len(paragraphs) >= 50 and max(tokens) > 256 and min(tokens) < 64  # truncation and padding both hit
     assert cosines(onnx_embedder.encode(paragraphs), reference).min() >= 0.999
-    assert cosines(torch_embedder.encode(paragraphs), reference).min() >= 0.9999
-    assert embed.verify_embedder(onnx_embedder, paragraphs) >= 0.999
+    assert cosines(torch_embedder.encode(paragraphs[:16]), reference[:16]).min() >= 0.9999
+    assert embed.verify_embedder(onnx_embedder, paragraphs[:8]) >= 0.999
 
 
 def test_order_is_preserved_after_length_sorting(onnx_embedder, paragraphs):
-    texts = paragraphs[:24]
+    texts = paragraphs[:16]
     batched = onnx_embedder.encode(texts, batch_size=5)  # several batches, each sorted by length
     one_by_one = np.vstack([onnx_embedder.encode([t]) for t in texts])
     assert cosines(batched, one_by_one).min() >= 0.9999

@@ -13,12 +13,12 @@ import logging
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
-from .backends import OnnxEmbedder, import_sentence_transformer, l2_normalize, load_sentence_transformer
+from .backends import OnnxEmbedder, import_sentence_transformer, l2_normalize
 from .cache import atomic_write_text, locked, model_cache_dir, prepare_tokenizer, temp_path
 from .spec import ModelSpec
 
@@ -67,7 +67,12 @@ def _fingerprint(spec: ModelSpec) -> dict:
         if (root / name).is_file():
             stat = (root / name).stat()
             files[name] = [stat.st_size, stat.st_mtime_ns]
-    libs = {lib: version(lib) for lib in ("torch", "transformers", "onnxruntime", "tokenizers")}
+    libs = {}
+    for lib in ("torch", "transformers", "onnxruntime", "tokenizers"):
+        try:
+            libs[lib] = version(lib)
+        except PackageNotFoundError:
+            libs[lib] = None
     return {"path": spec.path, "files": files, "libs": libs, "recipe": RECIPE}
 
 
@@ -88,15 +93,10 @@ def _min_cosine(vectors: np.ndarray, reference: np.ndarray) -> float:
     return float((l2_normalize(vectors) * l2_normalize(reference)).sum(axis=1).min())
 
 
-def _torch_export(spec: ModelSpec, target: Path, tokenizer_path: Path) -> None:
+def _torch_export(st, target: Path, tokenizer_path: Path) -> None:
     import torch
     from tokenizers import Tokenizer
 
-    # Eager attention traces to plain MatMul/Softmax that onnxruntime's optimiser fuses into its
-    # Attention kernel; the SDPA path traces to a graph it cannot fuse (measured ~10% slower).
-    st = import_sentence_transformer()(
-        spec.path, device="cpu", local_files_only=True, model_kwargs={"attn_implementation": "eager"}
-    )
     model = st[0].auto_model.eval()
     names = ["input_ids", "attention_mask"]
     if "token_type_ids" in inspect.signature(model.forward).parameters:
@@ -155,7 +155,12 @@ def _fuse(spec: ModelSpec, source: Path, target: Path) -> bool:
 
 def _export(spec: ModelSpec, directory: Path, tokenizer_path: Path) -> ExportReport:
     started = time.monotonic()
-    reference = load_sentence_transformer(spec.path)
+    # Eager attention traces to plain MatMul/Softmax that onnxruntime's optimiser fuses into its
+    # Attention kernel (the SDPA trace does not fuse: ~10% slower). The same instance is the
+    # reference; it is not the cached one so that its memory is freed once the export is done.
+    reference = import_sentence_transformer()(
+        spec.path, device="cpu", local_files_only=True, model_kwargs={"attn_implementation": "eager"}
+    )
     dims = getattr(reference, "get_embedding_dimension", reference.get_sentence_embedding_dimension)()
     if (dims, reference.max_seq_length) != (spec.dimensions, spec.max_seq_length):
         raise RuntimeError(
@@ -169,7 +174,7 @@ def _export(spec: ModelSpec, directory: Path, tokenizer_path: Path) -> ExportRep
     final = directory / "model.onnx"
     raw, fused = temp_path(final), temp_path(final)
     try:
-        _torch_export(spec, raw, tokenizer_path)
+        _torch_export(reference, raw, tokenizer_path)
         candidates = [(fused, True)] if _fuse(spec, raw, fused) else []
         candidates.append((raw, False))  # plain graph when fusion is unavailable or drifts
         scores = []
