@@ -75,9 +75,14 @@ def document_create_from_file(
         content_hash=content_hash,
     )
     audit_record(
-        event_type="document", action="create", user=user, request=request, workspace=kb.workspace, resource=document,
+        event_type="document",
+        action="create",
+        user=user,
+        request=request,
+        workspace=kb.workspace,
+        resource=document,
         details={"kb_id": str(kb.pk), "filename": document.name, "size": size, "type": file_type},
-    )  # fmt: skip
+    )
     _enqueue([document.pk])
     return document
 
@@ -89,6 +94,9 @@ def document_create_from_text(*, kb: KnowledgeBase, user, title: str, content: s
         raise PipelineError("invalid", "The title must be 1 to 255 characters.")
     if len(content.strip()) < 10:
         raise PipelineError("invalid", "The text must be at least 10 characters.")
+    from kb.pipeline.runner import save_elements
+    from kb.pipeline.text import text_to_elements
+
     data = content.encode("utf-8")
     document = Document.objects.create(
         kb=kb,
@@ -97,13 +105,19 @@ def document_create_from_text(*, kb: KnowledgeBase, user, title: str, content: s
         file_type="txt",
         metadata={"word_count": len(content.split()), "char_count": len(content), **(metadata or {})},
         stored_file=get_storage().save(data),
+        elements_file=save_elements(text_to_elements(content)),
         size_bytes=len(data),
         content_hash=hashlib.sha256(data).hexdigest(),
     )
     audit_record(
-        event_type="document", action="create", user=user, request=request, workspace=kb.workspace, resource=document,
+        event_type="document",
+        action="create",
+        user=user,
+        request=request,
+        workspace=kb.workspace,
+        resource=document,
         details={"kb_id": str(kb.pk), "title": title, "type": "text"},
-    )  # fmt: skip
+    )
     _enqueue([document.pk])
     return document
 
@@ -117,9 +131,13 @@ def document_reprocess(*, document: Document, user=None, request=None, reset_att
         updates["attempts"] = 0
     Document.objects.filter(pk=document.pk).update(**updates)
     audit_record(
-        event_type="document", action="reprocess", user=user, request=request, workspace=document.kb.workspace,
+        event_type="document",
+        action="reprocess",
+        user=user,
+        request=request,
+        workspace=document.kb.workspace,
         resource=document,
-    )  # fmt: skip
+    )
     _enqueue([document.pk])
     document.refresh_from_db()
     return document
@@ -144,8 +162,13 @@ def document_delete(*, document: Document, user=None, request=None) -> None:
     files = [f for f in (document.stored_file, document.elements_file) if f]
     kb = document.kb
     audit_record(
-        event_type="document", action="delete", user=user, request=request, workspace=kb.workspace, resource=document,
+        event_type="document",
+        action="delete",
+        user=user,
+        request=request,
+        workspace=kb.workspace,
+        resource=document,
         details={"kb_id": str(kb.pk), "name": document.name},
-    )  # fmt: skip
+    )
     document.delete()
     transaction.on_commit(lambda: [storage.delete(f) for f in files])

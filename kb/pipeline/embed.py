@@ -51,7 +51,11 @@ _lock = threading.Lock()
 
 
 def export_onnx(
-    model_name: str, *, models_path: str | None, cache_dir: str, force: bool = False
+    model_name: str,
+    *,
+    models_path: str | None,
+    cache_dir: str,
+    force: bool = False,
 ) -> ExportReport:
     """Export and verify the ONNX model ahead of time (for the setup_models command).
 
@@ -81,7 +85,11 @@ def _build(model_name: str, path: str, cache_dir: str, backend: str) -> Embedder
 
 
 def get_embedder(
-    model_name: str, *, models_path: str | None, cache_dir: str, backend: str = "auto"
+    model_name: str,
+    *,
+    models_path: str | None,
+    cache_dir: str,
+    backend: str = "auto",
 ) -> Embedder:
     """The process-wide embedder for (model, backend); the first call may export the ONNX model."""
     if backend not in BACKENDS:

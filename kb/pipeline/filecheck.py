@@ -155,8 +155,7 @@ def _check_zip_listing(infos: list[zipfile.ZipInfo], archive_size: int) -> None:
     if declared_total > ZIP_MAX_TOTAL_SIZE:
         raise PipelineError(
             "zip_bomb",
-            f"This archive expands to {_human_size(declared_total)} "
-            f"(limit {_human_size(ZIP_MAX_TOTAL_SIZE)}).",
+            f"This archive expands to {_human_size(declared_total)} (limit {_human_size(ZIP_MAX_TOTAL_SIZE)}).",
         )
     if declared_total > ZIP_RATIO_MIN_SIZE and declared_total > ZIP_MAX_RATIO * archive_size:
         raise PipelineError("zip_bomb", "This archive is compressed suspiciously well (a zip bomb).")
@@ -164,13 +163,7 @@ def _check_zip_listing(infos: list[zipfile.ZipInfo], archive_size: int) -> None:
 
 def _check_entry_name(name: str) -> None:
     parts = name.split("/")
-    if (
-        name.startswith("/")
-        or "\\" in name
-        or ".." in parts
-        or (len(name) > 1 and name[1] == ":")
-        or "\x00" in name
-    ):
+    if name.startswith("/") or "\\" in name or ".." in parts or (len(name) > 1 and name[1] == ":") or "\x00" in name:
         raise PipelineError("unsafe_archive", f"This archive contains an unsafe file path: {name!r}.")
 
 
@@ -178,13 +171,10 @@ def _check_entry_size(name: str, size: int, compressed: int) -> None:
     if size > ZIP_MAX_ENTRY_SIZE:
         raise PipelineError(
             "zip_bomb",
-            f"The archive entry {name!r} expands to {_human_size(size)} "
-            f"(limit {_human_size(ZIP_MAX_ENTRY_SIZE)}).",
+            f"The archive entry {name!r} expands to {_human_size(size)} (limit {_human_size(ZIP_MAX_ENTRY_SIZE)}).",
         )
     if size > ZIP_RATIO_MIN_SIZE and size > ZIP_MAX_RATIO * max(compressed, 1):
-        raise PipelineError(
-            "zip_bomb", f"The archive entry {name!r} is compressed suspiciously well (a zip bomb)."
-        )
+        raise PipelineError("zip_bomb", f"The archive entry {name!r} is compressed suspiciously well (a zip bomb).")
 
 
 def _check_zip_contents(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
@@ -200,9 +190,7 @@ def _check_zip_contents(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> No
                 total += len(chunk)
                 _check_entry_size(info.filename, entry, info.compress_size)
                 if total > ZIP_MAX_TOTAL_SIZE:
-                    raise PipelineError(
-                        "zip_bomb", "This archive expands to more data than allowed (a zip bomb)."
-                    )
+                    raise PipelineError("zip_bomb", "This archive expands to more data than allowed (a zip bomb).")
 
 
 def detect_text_encoding(data: bytes) -> str | None:

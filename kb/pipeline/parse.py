@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -93,9 +94,7 @@ def parse_in_subprocess(
     """
     results: list[list[Element] | PipelineError | None] = [None] * len(items)
     while pending := [i for i, result in enumerate(results) if result is None]:
-        started_any = _run_child(
-            items, pending, results, memory_mb=memory_mb, cpu_seconds=cpu_seconds, timeout=timeout
-        )
+        started_any = _run_child(items, pending, results, memory_mb=memory_mb, cpu_seconds=cpu_seconds, timeout=timeout)
         if not started_any:
             # The child could not even start (broken install?): retrying would loop forever.
             for i in pending:
@@ -108,40 +107,106 @@ def parse_in_subprocess(
     return results  # type: ignore[return-value]
 
 
+# A child serves many requests (the imports of unstructured cost seconds); it is retired after
+# this many items so that memory fragmentation or leaks in the parsers cannot accumulate.
+CHILD_MAX_ITEMS = 200
+_children = threading.local()
+
+
+class _Child:
+    def __init__(self, memory_mb: int, cpu_seconds: int):
+        self.limits = _child_key(memory_mb, cpu_seconds)
+        self.items = 0
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kb.pipeline.parse_child", "--serve"],
+            env=_child_env(),
+            cwd=_PROJECT_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self.stderr,
+            preexec_fn=_limits(memory_mb, cpu_seconds),  # noqa: PLW1509 - only setrlimit, no locks
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def send(self, request: str, output: str) -> None:
+        self.proc.stdin.write((json.dumps({"request": request, "output": output}) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def stderr_tail(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read()[-2000:].decode("utf-8", "replace")
+
+    def close(self, *, kill: bool = False) -> None:
+        if self.alive():
+            if kill:
+                self.proc.kill()
+            else:
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+
+
+def _child_key(memory_mb: int, cpu_seconds: int) -> tuple:
+    # The child's environment is fixed at start; the test-hook switch is part of what it was started with.
+    return memory_mb, cpu_seconds, os.environ.get("KB_PARSE_TEST_HOOKS")
+
+
+def _child_for(memory_mb: int, cpu_seconds: int) -> _Child:
+    child = getattr(_children, "child", None)
+    if child is not None and (
+        not child.alive() or child.limits != _child_key(memory_mb, cpu_seconds) or child.items >= CHILD_MAX_ITEMS
+    ):
+        child.close()
+        child = None
+    if child is None:
+        child = _children.child = _Child(memory_mb, cpu_seconds)
+    return child
+
+
 def _run_child(items, pending, results, *, memory_mb: int, cpu_seconds: int, timeout: float) -> bool:
-    """Run one child over `pending`, filling `results`; return whether it started any item."""
+    """Run `pending` through this thread's persistent child, filling `results`; return whether it
+    started any item. A child that dies or hangs is discarded; the next call starts a fresh one."""
     with tempfile.TemporaryDirectory(prefix="kbparse-") as tmp:
         request = os.path.join(tmp, "request.json")
         output = os.path.join(tmp, "results.jsonl")
         with open(request, "w") as fh:
             json.dump({"items": [[i, *items[i]] for i in pending], "cpu_seconds": cpu_seconds}, fh)
-        with open(os.path.join(tmp, "stderr.txt"), "w+b") as stderr:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "kb.pipeline.parse_child", request, output],
-                env=_child_env(),
-                cwd=_PROJECT_ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                preexec_fn=_limits(memory_mb, cpu_seconds),  # noqa: PLW1509 - only setrlimit, no locks
-                start_new_session=True,
+        monitor = _ChildMonitor(output)
+        for _attempt in range(2):  # a child that exited since its last request gets replaced once
+            child = _child_for(memory_mb, cpu_seconds)
+            try:
+                child.send(request, output)
+                break
+            except OSError:
+                child.close(kill=True)
+                _children.child = None
+        else:
+            return False
+        killed_for_timeout = _watch(child.proc, monitor, results, timeout)
+        monitor.read(results)
+        child.items += len(pending)
+        if monitor.current is not None and results[monitor.current] is None:
+            results[monitor.current] = _death_error(child.proc.returncode, killed_for_timeout, timeout)
+            logger.warning(
+                "parse child died (rc=%s) on item %s: %s", child.proc.returncode, monitor.current, child.stderr_tail()
             )
-            monitor = _ChildMonitor(output)
-            killed_for_timeout = _watch(proc, monitor, results, timeout)
-            monitor.read(results)
-            if monitor.current is not None and results[monitor.current] is None:
-                results[monitor.current] = _death_error(proc.returncode, killed_for_timeout, timeout)
-                stderr.seek(0)
-                tail = stderr.read()[-2000:].decode("utf-8", "replace")
-                logger.warning(
-                    "parse child died (rc=%s) on item %s: %s", proc.returncode, monitor.current, tail
-                )
+        if not monitor.ended or monitor.child_exiting:
+            child.close(kill=not monitor.ended)
+            _children.child = None
         return monitor.started_any
 
 
 def _watch(proc: subprocess.Popen, monitor: _ChildMonitor, results, timeout: float) -> bool:
-    """Poll until the child exits; kill it when one item exceeds the wall-clock timeout."""
-    while proc.poll() is None:
+    """Poll until the request ends or the child exits; kill it when one item exceeds the wall-clock timeout."""
+    while not monitor.ended and proc.poll() is None:
         time.sleep(_POLL_SECONDS)
         monitor.read(results)
         if monitor.current is not None and time.monotonic() - monitor.current_since > timeout:
@@ -160,6 +225,8 @@ class _ChildMonitor:
         self.current: int | None = None
         self.current_since = 0.0
         self.started_any = False
+        self.ended = False
+        self.child_exiting = False
         self._partial = b""
 
     def read(self, results) -> None:
@@ -176,6 +243,10 @@ class _ChildMonitor:
             self._handle(json.loads(line), results)
 
     def _handle(self, record: dict, results) -> None:
+        if "end" in record:
+            self.ended = True
+            self.child_exiting = bool(record.get("exiting"))
+            return
         if "start" in record:
             self.current, self.current_since, self.started_any = record["start"], time.monotonic(), True
             return
@@ -188,9 +259,7 @@ class _ChildMonitor:
 
 def _death_error(returncode: int | None, killed_for_timeout: bool, timeout: float) -> PipelineError:
     if killed_for_timeout:
-        return PipelineError(
-            "timeout", f"Parsing this file took longer than {timeout:.0f} seconds and was stopped."
-        )
+        return PipelineError("timeout", f"Parsing this file took longer than {timeout:.0f} seconds and was stopped.")
     if returncode == -signal.SIGXCPU:
         return PipelineError("resource_limit", "Parsing this file used too much CPU time and was stopped.")
     return PipelineError(

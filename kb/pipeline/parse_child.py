@@ -1,4 +1,5 @@
-"""Entry point of the parse child process: `python -m kb.pipeline.parse_child REQUEST OUTPUT`.
+"""Entry point of the parse child process: `python -m kb.pipeline.parse_child REQUEST OUTPUT`, or
+`python -m kb.pipeline.parse_child --serve` to handle one request per stdin line (see serve()).
 
 REQUEST is JSON {"items": [[index, path, filetype], ...], "cpu_seconds": N}. For each item the
 child appends {"start": index} and then {"done": index, "elements": [...]} or
@@ -40,9 +41,7 @@ def main(request_path: str, output_path: str) -> int:
             except PipelineError as exc:
                 _emit(out, {"done": index, "error": _error_dict(exc)})
             except MemoryError:
-                error = PipelineError(
-                    "resource_limit", "Parsing this file ran out of memory and was stopped."
-                )
+                error = PipelineError("resource_limit", "Parsing this file ran out of memory and was stopped.")
                 _emit(out, {"done": index, "error": _error_dict(error)})
                 return 3  # the heap may be in a bad state: let the parent start a fresh child
             else:
@@ -91,5 +90,19 @@ def _test_hook(kind: str):
     raise PipelineError("unsupported_type", f"Unknown test hook {kind!r}.")
 
 
+def serve() -> int:
+    """Persistent mode: one request per stdin line ({"request": path, "output": path}); the heavy
+    parser imports are paid once per child instead of once per file. Ends on EOF (the parent is
+    gone or retired this child) or after an item that may have left the heap in a bad state."""
+    for line in sys.stdin:
+        message = json.loads(line)
+        rc = main(message["request"], message["output"])
+        with open(message["output"], "a", encoding="utf-8") as out:
+            _emit(out, {"end": True, "exiting": bool(rc)})
+        if rc:
+            return rc
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(serve() if sys.argv[1:] == ["--serve"] else main(sys.argv[1], sys.argv[2]))

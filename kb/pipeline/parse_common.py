@@ -39,9 +39,7 @@ def make_title(text: str, *, level: int, page: int | None, tracker: HeadingTrack
     return element
 
 
-def make_table(
-    header: list[str], rows: list[list[str]], *, page: int | None, heading_path: list[str]
-) -> Element:
+def make_table(header: list[str], rows: list[list[str]], *, page: int | None, heading_path: list[str]) -> Element:
     element = make_element(render_table(header, rows), "Table", page=page, heading_path=heading_path)
     element["table"] = TableData(header=header, rows=rows)
     return element

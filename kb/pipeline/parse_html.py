@@ -217,17 +217,9 @@ class _Walker:
         attrib = el.attrib
         if not attrib:
             return False
-        if (
-            tag == "a"
-            and (el.text or "").strip() in PERMALINK_MARKS
-            and attrib.get("href", "").startswith("#")
-        ):
+        if tag == "a" and (el.text or "").strip() in PERMALINK_MARKS and attrib.get("href", "").startswith("#"):
             return True
-        if (
-            attrib.get("role") in SKIP_ROLES
-            or attrib.get("id") in SKIP_IDS
-            or attrib.get("hidden") is not None
-        ):
+        if attrib.get("role") in SKIP_ROLES or attrib.get("id") in SKIP_IDS or attrib.get("hidden") is not None:
             return True
         classes = attrib.get("class")
         if classes and not SKIP_CLASSES.isdisjoint(classes.split()):
@@ -254,9 +246,7 @@ class _Walker:
         elif tag in BLOCK_TAGS:
             self.flush()
             parent = self._kinds[-1]
-            self._kinds.append(
-                "ListItem" if parent == "ListItem" and tag != "li" else BLOCK_KIND.get(tag, "auto")
-            )
+            self._kinds.append("ListItem" if parent == "ListItem" and tag != "li" else BLOCK_KIND.get(tag, "auto"))
             self.walk(el)
             self.flush()
             self._kinds.pop()
@@ -274,10 +264,7 @@ class _Walker:
         return "".join(parts)
 
     def _table(self, table) -> None:
-        rows = [
-            [collapse_ws(self._text_of(cell)) for cell in tr if cell.tag in ("td", "th")]
-            for tr in _rows(table)
-        ]
+        rows = [[collapse_ws(self._text_of(cell)) for cell in tr if cell.tag in ("td", "th")] for tr in _rows(table)]
         rows = [row for row in rows if any(row)]
         if not rows:
             return

@@ -21,9 +21,7 @@ _SNIFF_BYTES = 64 * 1024
 def parse_csv(path: str) -> list[Element]:
     with open(path, "rb") as fh:
         text = decode_text(fh.read())
-    rows = trim_table(
-        [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text), _dialect(text))]
-    )
+    rows = trim_table([[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text), _dialect(text))])
     if not rows:
         return []
     return [make_table(rows[0], rows[1:], page=None, heading_path=[])]

@@ -212,9 +212,7 @@ def _table_from_unstructured(item, text: str, page: int | None, heading_path: li
         import lxml.html
 
         table = lxml.html.fragment_fromstring(html, create_parent="div")
-        rows = [
-            [collapse_ws(cell.text_content()) for cell in tr.xpath("./td|./th")] for tr in table.iter("tr")
-        ]
+        rows = [[collapse_ws(cell.text_content()) for cell in tr.xpath("./td|./th")] for tr in table.iter("tr")]
         rows = [row for row in rows if any(row)]
         if rows:
             has_head = bool(table.xpath(".//thead/tr"))

@@ -102,9 +102,7 @@ def heartbeat(document_id, interval: float | None = None):
     def run():
         while not stop.wait(interval):
             try:
-                Document.objects.filter(pk=document_id, status__in=IN_PROGRESS).update(
-                    heartbeat_at=timezone.now()
-                )
+                Document.objects.filter(pk=document_id, status__in=IN_PROGRESS).update(heartbeat_at=timezone.now())
             except Exception:
                 logger.warning("document heartbeat failed", exc_info=True)
             finally:
@@ -147,9 +145,7 @@ def _fail(document: Document, exc: PipelineError) -> str:
         status, message = DocumentStatus.QUARANTINED, f"Gave up after {attempts} attempts: {exc.message}"
     else:
         status, message = DocumentStatus.QUEUED, f"Attempt {attempts} failed, retrying: {exc.message}"
-    Document.objects.filter(pk=document.pk).update(
-        status=status, error=message, error_code=exc.code, heartbeat_at=None
-    )
+    Document.objects.filter(pk=document.pk).update(status=status, error=message, error_code=exc.code, heartbeat_at=None)
     if status == DocumentStatus.QUEUED:
         from kb.actors import process_document
 
@@ -224,7 +220,7 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
         [c.content for c in chunks],
         model=model,
         encode=lambda texts: embedder.encode(texts, batch_size=settings.EMBEDDING_BATCH_SIZE),
-        batch_size=settings.EMBEDDING_BATCH_SIZE * 4,
+        batch_size=settings.EMBEDDING_BATCH_SIZE,
         on_progress=reporter.fraction,
     )
     timings["embed_s"] = time.perf_counter() - started
@@ -305,6 +301,4 @@ def load_elements(document: Document) -> list[dict]:
 def save_elements(elements: list[dict]) -> str:
     from privexbot.storage import get_storage
 
-    return get_storage().save(
-        gzip.compress(json.dumps(elements, ensure_ascii=False).encode(), compresslevel=5)
-    )
+    return get_storage().save(gzip.compress(json.dumps(elements, ensure_ascii=False).encode(), compresslevel=5))

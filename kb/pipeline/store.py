@@ -100,9 +100,7 @@ def embed_with_cache(
     return np.stack([by_hash[h] for h in hashes]), stats
 
 
-def replace_chunks(
-    *, document_id, kb_id, language: str, version: int, chunks: list[ChunkData], vectors
-) -> None:
+def replace_chunks(*, document_id, kb_id, language: str, version: int, chunks: list[ChunkData], vectors) -> None:
     """Delete the document's chunks and insert the new ones. Must run inside the caller's transaction
     (together with the status change), so readers see either the old chunks or the new ones."""
     if not transaction.get_connection().in_atomic_block:

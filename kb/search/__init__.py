@@ -11,8 +11,9 @@ Settings (optional; read with getattr, defaults are the measured ones):
     SEARCH_RRF_K                   60     k of reciprocal rank fusion
     SEARCH_VECTOR_WEIGHT           0.5    vector share in weighted fusion
     SEARCH_KEYWORD_RANKING         idf    idf | ts_rank | ts_rank_cd (ranking of plain keyword queries)
-    SEARCH_KEYWORD_NORMALIZATION   1      ts_rank normalisation bits (1 = divide by 1 + log(length))
+    SEARCH_KEYWORD_NORMALIZATION   0      ts_rank normalisation bits (0 = none; 1 = divide by 1 + log(length))
     SEARCH_KEYWORD_COMMON_FRACTION 0.05   terms in more chunks than this score but do not select rows
+    SEARCH_KEYWORD_MAX_MATCHES     5000   matching rows ranked at most (bounds any-common-term queries on big KBs)
     SEARCH_TERM_STATS_SECONDS      600    how long a process keeps the term statistics it read
 """
 

@@ -56,7 +56,7 @@ def idf(fraction: float) -> float:
 def search(*, kb_id, language: str, query: str, limit: int, where: str, params: list) -> dict[int, tuple[int, float]]:
     """chunk id -> (rank, score), best first."""
     ranking = setting("SEARCH_KEYWORD_RANKING", "idf")
-    norm = int(setting("SEARCH_KEYWORD_NORMALIZATION", 1))
+    norm = int(setting("SEARCH_KEYWORD_NORMALIZATION", 0))
     if EXPLICIT_SYNTAX.search(query):
         q_sql, q_params = "websearch_to_tsquery(%s::regconfig, %s)", [language, query]
         return _run(
@@ -86,12 +86,15 @@ def search(*, kb_id, language: str, query: str, limit: int, where: str, params: 
 
 
 def _run(kb_id, score_sql, score_params, match_sql, match_params, limit, where, params):
+    # Ranking reads every matching tsvector: a query made only of terms that half the KB contains would rank
+    # tens of thousands of rows. SEARCH_KEYWORD_MAX_MATCHES bounds that work (rows past it are not ranked).
+    cap = int(setting("SEARCH_KEYWORD_MAX_MATCHES", 5000))
     sql = (
-        f"SELECT c.id, {score_sql} AS score FROM kb_chunk c"  # noqa: S608 - fixed fragments; values are params
-        f" WHERE c.kb_id = %s AND c.search_vector @@ {match_sql}{where}"
-        f" ORDER BY score DESC, c.id LIMIT %s"
+        f"WITH m AS MATERIALIZED (SELECT c.id, c.search_vector FROM kb_chunk c"  # noqa: S608 - fixed fragments
+        f" WHERE c.kb_id = %s AND c.search_vector @@ {match_sql}{where} LIMIT %s)"
+        f" SELECT c.id, {score_sql} AS score FROM m c ORDER BY score DESC, c.id LIMIT %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*score_params, str(kb_id), *match_params, *params, limit])
+        cursor.execute(sql, [str(kb_id), *match_params, *params, cap, *score_params, limit])
         rows = cursor.fetchall()
     return {cid: (rank, float(score)) for rank, (cid, score) in enumerate(rows, start=1)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -17,6 +18,13 @@ from kb.search.types import FUSIONS, MODES, SearchError, SearchResult, rrf_k, se
 MAX_TOP_K = 100
 
 
+def _json(value) -> dict[str, Any]:
+    # Django's psycopg setup hands jsonb to Python as text (JSONField decodes it); raw cursors see that text.
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else {}
+
+
 def _hydrate(kb_id, ids: list[int]) -> dict[int, dict[str, Any]]:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -27,7 +35,7 @@ def _hydrate(kb_id, ids: list[int]) -> dict[int, dict[str, Any]]:
         )
         rows = cursor.fetchall()
     return {
-        cid: {"content": content, "metadata": meta if isinstance(meta, dict) else {}, "document_id": str(doc_id),
+        cid: {"content": content, "metadata": _json(meta), "document_id": str(doc_id),
               "document_name": name, "document_url": url, "source_type": source_type}
         for cid, content, meta, doc_id, name, url, source_type in rows
     }  # fmt: skip
@@ -50,8 +58,10 @@ def chunk_search(
 ) -> list[SearchResult]:
     """Ranked chunks of `kb` for `query`. `kb` must come from the access funnel (kb_get_for_user).
 
-    mode: hybrid | vector | keyword. fusion_method (hybrid): rrf (sum of 1/(k + rank), k = rrf_k_value or
-    SEARCH_RRF_K) or weighted (vector_weight * normalised vector score + the rest * normalised keyword score).
+    mode: hybrid | vector | keyword. fusion_method (hybrid): rrf (sum over legs of w / (k + rank), k = rrf_k_value
+    or SEARCH_RRF_K, w = 2 * vector_weight for the vector leg and 2 * (1 - vector_weight) for the keyword leg) or
+    weighted (vector_weight * min-max-normalised vector score + (1 - vector_weight) * normalised keyword score).
+    vector_weight defaults to SEARCH_VECTOR_WEIGHT.
     score_threshold drops results whose `score` (the mode's: similarity, keyword rank or fused) is below it.
     `timings`, when given, receives seconds per step.
     """
@@ -96,11 +106,15 @@ def chunk_search(
         fused = {cid: sim for cid, (_, sim) in vector_leg.items()}
     elif mode == "keyword":
         fused = {cid: score for cid, (_, score) in keyword_hits.items()}
-    elif fusion_method == "rrf":
-        fused = fusion.rrf([vector_leg, keyword_hits], k=int(rrf_k_value or rrf_k()))
     else:
         weight = float(vector_weight if vector_weight is not None else setting("SEARCH_VECTOR_WEIGHT", 0.5))
-        fused = fusion.weighted([vector_leg, keyword_hits], weights=[weight, 1.0 - weight])
+        if not 0.0 <= weight <= 1.0:
+            raise SearchError("vector_weight must be between 0 and 1")
+        if fusion_method == "rrf":  # weighted RRF; 0.5 is the classic unweighted sum (both legs count 1)
+            k = int(rrf_k_value or rrf_k())
+            fused = fusion.rrf([vector_leg, keyword_hits], k=k, weights=[2 * weight, 2 * (1.0 - weight)])
+        else:
+            fused = fusion.weighted([vector_leg, keyword_hits], weights=[weight, 1.0 - weight])
     ranked = [(cid, s) for cid, s in fusion.ranked(fused) if score_threshold is None or s >= score_threshold]
     ranked = ranked[:top_k]
 

@@ -25,9 +25,8 @@ from kb.pipeline import embed  # noqa: E402
 from kb.pipeline.embedding.backends import cpu_count  # noqa: E402
 
 MODEL = "all-MiniLM-L6-v2"
-CORPUS = next(
-    (p for p in (REPO_ROOT.parent / "shared" / "corpus", Path("/work/shared/corpus")) if p.is_dir()), None
-)
+_CORPUS_DIRS = (REPO_ROOT.parent / "shared" / "corpus", Path("/work/shared/corpus"))
+CORPUS = next((p for p in _CORPUS_DIRS if p.is_dir()), None)
 
 
 def build_chunks(tokenizer_path: str, count: int, tokens: int = 256) -> list[str]:
@@ -77,10 +76,9 @@ def main() -> None:
         f"ONNX export: verified={report.verified} optimized={report.optimized} min_cos={report.min_cosine} "
         f"export {report.seconds} s (call {time.perf_counter() - started:.1f} s) {report.reason or ''}"
     )
-    embedders = {
-        b: embed.get_embedder(MODEL, models_path=None, cache_dir=cache_dir, backend=b)
-        for b in ("onnx", "torch")
-    }
+    embedders = {}
+    for backend in ("onnx", "torch"):
+        embedders[backend] = embed.get_embedder(MODEL, models_path=None, cache_dir=cache_dir, backend=backend)
     embedders["auto"] = embed.get_embedder(MODEL, models_path=None, cache_dir=cache_dir)
 
     texts = build_chunks(embedders["onnx"].tokenizer_path, args.chunks)

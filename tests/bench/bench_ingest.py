@@ -79,8 +79,7 @@ def bench_throughput(user, workspace, db_name):
 
     from kb.models import Chunk, Document
     from kb.pipeline import runtime
-    from kb.services import document_find_unchanged, kb_create, kb_reindex
-    from kb.services import _hash_file
+    from kb.services import _hash_file, document_find_unchanged, kb_create, kb_reindex
 
     with connection.cursor() as cur:
         cur.execute("TRUNCATE kb_embeddingcache")  # a cold cache: every chunk must be embedded
@@ -168,8 +167,8 @@ def bench_rss(user, workspace, db_name):
 
     doc = Document.objects.get(pk=ids[0])
     print(f"octave.pdf (1158 pages): {doc.chunk_count} chunks in {elapsed:.0f}s; stage seconds {doc.stats}")
-    print(f"peak RSS worker process: {peaks['worker'] / 2**20:.0f} MiB; parse child: {peaks['parse child'] / 2**20:.0f} MiB "
-          f"(target <= 2048 MiB)")  # fmt: skip
+    worker_mib, child_mib = peaks["worker"] / 2**20, peaks["parse child"] / 2**20
+    print(f"peak RSS worker process: {worker_mib:.0f} MiB; parse child: {child_mib:.0f} MiB (target <= 2048 MiB each)")
 
 
 def main():

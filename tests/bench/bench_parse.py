@@ -69,9 +69,7 @@ def bench_octave() -> None:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak_mb = usage.ru_maxrss / 1024  # KiB on Linux
     cpu = usage.ru_utime + usage.ru_stime
-    outcome = (
-        f"{len(result)} elements" if isinstance(result, list) else f"ERROR {result.code}: {result.message}"
-    )
+    outcome = f"{len(result)} elements" if isinstance(result, list) else f"ERROR {result.code}: {result.message}"
     print(f"  {took:.1f} s -> {pages / took:.1f} pages/s, {pages / cpu:.1f} pages/CPU-s; {outcome}")
     print(f"  child peak RSS {peak_mb:.0f} MB (target <= {RSS_TARGET_MB})")
 
@@ -83,10 +81,7 @@ def bench_html() -> None:
     count = sum(len(parse_html_bytes(blob)) for blob in blobs)
     took = time.perf_counter() - started
     fast_rate = len(pages) / took
-    print(
-        f"== HTML fast path: {len(pages)} pages {took:.2f} s -> {fast_rate:.0f} pages/s "
-        f"(target {HTML_TARGET})"
-    )
+    print(f"== HTML fast path: {len(pages)} pages {took:.2f} s -> {fast_rate:.0f} pages/s (target {HTML_TARGET})")
     print(f"  {count} elements")
 
     from unstructured.partition.html import partition_html

@@ -72,9 +72,8 @@ def reference(paragraphs):
     from sentence_transformers import SentenceTransformer
 
     path = embed.resolve_model_path(MODEL, models_path=None)
-    return SentenceTransformer(path, device="cpu").encode(
-        paragraphs, batch_size=32, normalize_embeddings=True
-    )
+    model = SentenceTransformer(path, device="cpu")
+    return model.encode(paragraphs, batch_size=32, normalize_embeddings=True)
 
 
 def test_default_model_resolves_offline_from_the_package():
@@ -86,17 +85,17 @@ def test_default_model_resolves_offline_from_the_package():
 def test_other_models_resolve_under_models_path(tmp_path):
     default = embed.resolve_model_path(MODEL, models_path=None)
     (tmp_path / "all-mpnet-base-v2").symlink_to(default)
-    assert embed.resolve_model_path("all-mpnet-base-v2", models_path=str(tmp_path)).endswith(
-        "all-mpnet-base-v2"
-    )
+    found = embed.resolve_model_path("all-mpnet-base-v2", models_path=str(tmp_path))
+    assert found == str(tmp_path / "all-mpnet-base-v2")
     # "org/name" is found both as the full path and as the name after the slash.
     found = embed.resolve_model_path("sentence-transformers/all-mpnet-base-v2", models_path=str(tmp_path))
     assert found == str(tmp_path / "all-mpnet-base-v2")
 
 
-@pytest.mark.parametrize(
-    "name", ["multi-qa-mpnet-base-dot-v1", "sentence-transformers/multi-qa-mpnet-base-dot-v1"]
-)
+DOT_MODEL = "multi-qa-mpnet-base-dot-v1"
+
+
+@pytest.mark.parametrize("name", [DOT_MODEL, f"sentence-transformers/{DOT_MODEL}"])
 def test_missing_model_says_where_to_put_the_weights(tmp_path, name):
     (tmp_path / "multi-qa-mpnet-base-dot-v1").mkdir()  # a folder without weights does not count
     with pytest.raises(PipelineError) as caught:
@@ -135,9 +134,8 @@ def test_onnx_backend_never_imports_torch_once_exported(cache_dir, onnx_embedder
         "print(e.backend, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True
-    )
+    argv = [sys.executable, "-c", code]
+    done = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["onnx", "False", "False"]
 
@@ -210,9 +208,8 @@ def unnormalised_model(tmp_path) -> Path:
         if item.name != "modules.json":
             (target / item.name).symlink_to(item)
     modules = json.loads((source / "modules.json").read_text())
-    (target / "modules.json").write_text(
-        json.dumps([m for m in modules if not m["type"].endswith("Normalize")])
-    )
+    kept = [m for m in modules if not m["type"].endswith("Normalize")]
+    (target / "modules.json").write_text(json.dumps(kept))
     return target
 
 

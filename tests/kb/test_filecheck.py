@@ -16,9 +16,7 @@ MB = 1024 * 1024
 
 
 def check(path: Path, filename: str | None = None, allowed=ALL_TYPES, max_size=15 * MB) -> str:
-    return check_file(
-        filename=filename or path.name, path=str(path), allowed_types=allowed, max_size=max_size
-    )
+    return check_file(filename=filename or path.name, path=str(path), allowed_types=allowed, max_size=max_size)
 
 
 def error_of(path: Path, filename: str | None = None, **kwargs) -> PipelineError:
@@ -158,9 +156,7 @@ def test_lying_central_directory_is_caught_while_streaming(tmp_path, monkeypatch
     assert error_of(path).code == "zip_bomb"
 
 
-@pytest.mark.parametrize(
-    "evil", ["../../etc/passwd", "/abs/path.xml", "word\\..\\evil.xml", "word/../../x.xml"]
-)
+@pytest.mark.parametrize("evil", ["../../etc/passwd", "/abs/path.xml", "word\\..\\evil.xml", "word/../../x.xml"])
 def test_path_tricks(tmp_path, evil):
     path = make_docx(tmp_path / "evil.docx", {evil: b"x"})
     assert error_of(path).code == "unsafe_archive"

@@ -87,10 +87,7 @@ def test_broken_pdfs(name, expected):
         assert info.value.code == expected
         assert "Traceback" not in info.value.message
         if expected == "encrypted":
-            assert (
-                info.value.message
-                == "This PDF is password-protected; remove the password and upload it again."
-            )
+            assert info.value.message == "This PDF is password-protected; remove the password and upload it again."
         if expected == "no_text":
             assert "run OCR" in info.value.message
     else:

