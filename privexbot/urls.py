@@ -12,4 +12,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("privexbot.api_urls")),
+    path("drafts/", include("drafts.urls")),
+    path("kb/", include("kb.urls")),
 ]

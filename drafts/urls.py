@@ -1,0 +1,2 @@
+app_name = "drafts"
+urlpatterns: list = []  # the wizard's pages (browser UI)
