@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 
 from drafts.models import DraftSource, SourceStatus
 from kb.pipeline.types import PipelineError
@@ -24,7 +25,46 @@ def _claim(source_id) -> DraftSource | None:
 
 
 def _set(source_id, **fields) -> None:
-    DraftSource.objects.filter(pk=source_id).update(**fields)
+    DraftSource.objects.filter(pk=source_id).update(updated_at=timezone.now(), **fields)
+
+
+def _keep_alive(source_id):
+    from privexbot.heartbeat import keep_alive
+
+    return keep_alive(
+        lambda: DraftSource.objects.filter(pk=source_id, status=SourceStatus.PROCESSING).update(
+            updated_at=timezone.now()
+        ),
+        interval=max(1.0, settings.DOCUMENT_STALE_AFTER / 4),
+        name=f"source-heartbeat-{source_id}",
+    )
+
+
+def sweep_sources() -> dict[str, int]:
+    """Periodic: a source whose worker died mid-parse or mid-crawl (no heartbeat) is retried, and after
+    DOCUMENT_MAX_ATTEMPTS ends as an error with the reason, so no source waits forever."""
+    from datetime import timedelta
+
+    from drafts import actors
+
+    counts = {"requeued": 0, "failed": 0}
+    cutoff = timezone.now() - timedelta(seconds=settings.DOCUMENT_STALE_AFTER)
+    for source in DraftSource.objects.filter(status=SourceStatus.PROCESSING, updated_at__lt=cutoff):
+        attempts = int(source.metadata.get("attempts", 1))
+        if attempts >= settings.DOCUMENT_MAX_ATTEMPTS:
+            reason = f"The worker stopped (crashed or was killed) while processing this source, {attempts} times."
+            counts["failed"] += DraftSource.objects.filter(pk=source.pk, status=SourceStatus.PROCESSING).update(
+                status=SourceStatus.ERROR, error=reason, error_code="worker_lost", updated_at=timezone.now()
+            )
+            continue
+        metadata = {**source.metadata, "attempts": attempts + 1}
+        if DraftSource.objects.filter(pk=source.pk, status=SourceStatus.PROCESSING).update(
+            status=SourceStatus.PENDING, metadata=metadata, updated_at=timezone.now()
+        ):
+            actor = actors.crawl_draft_source if source.type == "website_crawl" else actors.parse_draft_source
+            actor.send(str(source.pk))
+            counts["requeued"] += 1
+    return counts
 
 
 def _preview_text(elements: list[dict]) -> str:
@@ -44,7 +84,7 @@ def parse_source(source_id) -> str | None:
         return None
     started = time.perf_counter()
     try:
-        with tempfile.TemporaryDirectory(prefix="pxb-draft-") as tmp:
+        with _keep_alive(source_id), tempfile.TemporaryDirectory(prefix="pxb-draft-") as tmp:
             path = Path(tmp) / f"source.{source.file_type}"
             get_storage().copy_to(source.stored_file, path)
             [result] = parse_in_subprocess(

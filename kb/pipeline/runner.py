@@ -12,14 +12,12 @@ import gzip
 import json
 import logging
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -93,28 +91,15 @@ class Reporter:
         )
 
 
-@contextmanager
-def heartbeat(document_id, interval: float | None = None):
+def heartbeat(document_id):
     """Keeps heartbeat_at fresh while a long step (a 1000-page parse) runs without progress writes."""
-    interval = interval or max(1.0, settings.DOCUMENT_STALE_AFTER / 4)
-    stop = threading.Event()
+    from privexbot.heartbeat import keep_alive
 
-    def run():
-        while not stop.wait(interval):
-            try:
-                Document.objects.filter(pk=document_id, status__in=IN_PROGRESS).update(heartbeat_at=timezone.now())
-            except Exception:
-                logger.warning("document heartbeat failed", exc_info=True)
-            finally:
-                close_old_connections()
-
-    thread = threading.Thread(target=run, name=f"doc-heartbeat-{document_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    return keep_alive(
+        lambda: Document.objects.filter(pk=document_id, status__in=IN_PROGRESS).update(heartbeat_at=timezone.now()),
+        interval=max(1.0, settings.DOCUMENT_STALE_AFTER / 4),
+        name=f"doc-heartbeat-{document_id}",
+    )
 
 
 def process(document_id) -> str | None:

@@ -277,3 +277,23 @@ def test_access_funnel_for_drafts(draft, member, viewer, outsider):
         draft_get_for_user(user=outsider, draft_id=draft.pk)
     with pytest.raises(Http404):
         draft_get_for_user(user=member, draft_id="not-a-uuid")
+
+
+def test_sources_whose_worker_died_are_retried_then_fail_with_a_reason(draft, owner, monkeypatch):
+    from drafts import actors
+
+    sent = []
+    monkeypatch.setattr(actors.parse_draft_source, "send", lambda pk: sent.append(pk))
+    old = timezone.now() - timedelta(hours=1)
+    retry = DraftSource.objects.create(draft=draft, type="file_upload", name="a.pdf", status="processing")
+    dead = DraftSource.objects.create(
+        draft=draft, type="file_upload", name="b.pdf", status="processing", metadata={"attempts": 3}
+    )
+    alive = DraftSource.objects.create(draft=draft, type="file_upload", name="c.pdf", status="processing")
+    DraftSource.objects.filter(pk__in=[retry.pk, dead.pk]).update(updated_at=old)
+    assert processing.sweep_sources() == {"requeued": 1, "failed": 1}
+    assert sent == [str(retry.pk)]
+    states = dict(DraftSource.objects.values_list("name", "status"))
+    assert states == {"a.pdf": "pending", "b.pdf": "error", "c.pdf": "processing"}
+    assert "killed" in DraftSource.objects.get(pk=dead.pk).error
+    assert alive.pk
