@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import tempfile
-from pathlib import Path
 from typing import BinaryIO
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -15,7 +12,6 @@ from django.utils import timezone
 from drafts.models import DraftSource, KBDraft, SourceStatus
 from kb.configs import validate_chunking_config, validate_embedding_config, validate_vector_store_config
 from kb.models import Document, KnowledgeBase, SourceType
-from kb.pipeline.types import PipelineError
 from privexbot.audit import audit_record
 from privexbot.storage import get_storage
 
@@ -92,38 +88,24 @@ def draft_source_add_file(
 ) -> DraftSource:
     """Checks size and type (magic bytes), stores the file encrypted and queues its parse.
     Raises PipelineError (too_large, unsupported_type, type_mismatch, zip_bomb, ...) and stores nothing then."""
-    from kb.pipeline.filecheck import check_file
+    from kb.services import file_accept
 
-    safe_name = Path(filename or "upload").name[:255]
-    digest, size = hashlib.sha256(), 0
-    with tempfile.NamedTemporaryFile(prefix="pxb-upload-", suffix=Path(safe_name).suffix) as tmp:
-        fileobj.seek(0)
-        while block := fileobj.read(1024 * 1024):
-            digest.update(block)
-            size += len(block)
-            if size > settings.MAX_FILE_SIZE:  # stop reading a huge upload early
-                break
-            tmp.write(block)
-        tmp.flush()
-        if size > settings.MAX_FILE_SIZE:
-            raise PipelineError("too_large", f"The file is larger than the {settings.MAX_FILE_SIZE // 2**20} MB limit.")
-        file_type = check_file(
-            filename=safe_name,
-            path=tmp.name,
-            allowed_types=settings.ALLOWED_FILE_TYPES,
-            max_size=settings.MAX_FILE_SIZE,
-        )
-        tmp.seek(0)
-        stored = get_storage().save(tmp)
+    accepted = file_accept(filename=filename, fileobj=fileobj)
+    safe_name, size = accepted.filename, accepted.size
     source = DraftSource.objects.create(
         draft=draft,
         type="file_upload",
         name=(title or "").strip()[:255] or safe_name,
-        file_type=file_type,
-        stored_file=stored,
+        file_type=accepted.file_type,
+        stored_file=accepted.stored,
         size_bytes=size,
-        content_hash=digest.hexdigest(),
-        metadata={**(metadata or {}), "original_filename": safe_name, "file_type": file_type, "size_bytes": size},
+        content_hash=accepted.content_hash,
+        metadata={
+            **(metadata or {}),
+            "original_filename": safe_name,
+            "file_type": accepted.file_type,
+            "size_bytes": size,
+        },
     )
     _touch(draft)
     audit_record(

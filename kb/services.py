@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,7 +33,7 @@ def kb_create(*, workspace, user, name: str, description: str = "", **configs) -
     return kb
 
 
-def _hash_file(fileobj: BinaryIO) -> tuple[str, int]:
+def file_sha256(fileobj: BinaryIO) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
     fileobj.seek(0)
     while block := fileobj.read(1024 * 1024):
@@ -41,6 +41,45 @@ def _hash_file(fileobj: BinaryIO) -> tuple[str, int]:
         size += len(block)
     fileobj.seek(0)
     return digest.hexdigest(), size
+
+
+@dataclass
+class AcceptedFile:
+    filename: str
+    file_type: str
+    stored: str
+    size: int
+    content_hash: str
+
+
+def file_accept(*, filename: str, fileobj: BinaryIO) -> AcceptedFile:
+    """The one gate for uploaded files, for KBs and drafts alike: size (checked while reading, so a huge
+    upload stops early), type by magic bytes against the extension and ALLOWED_FILE_TYPES, archive
+    safety; then the bytes are stored encrypted. Raises PipelineError and stores nothing on bad input."""
+    from kb.pipeline.filecheck import check_file
+
+    safe_name = Path(filename or "upload").name[:255] or "upload"
+    digest, size = hashlib.sha256(), 0
+    with tempfile.NamedTemporaryFile(prefix="pxb-upload-", suffix=Path(safe_name).suffix) as tmp:
+        fileobj.seek(0)
+        while block := fileobj.read(1024 * 1024):
+            digest.update(block)
+            size += len(block)
+            if size > settings.MAX_FILE_SIZE:
+                raise PipelineError(
+                    "too_large", f"The file is larger than the {settings.MAX_FILE_SIZE / 2**20:g} MB limit."
+                )
+            tmp.write(block)
+        tmp.flush()
+        file_type = check_file(
+            filename=safe_name,
+            path=tmp.name,
+            allowed_types=settings.ALLOWED_FILE_TYPES,
+            max_size=settings.MAX_FILE_SIZE,
+        )
+        tmp.seek(0)
+        stored = get_storage().save(tmp)
+    return AcceptedFile(safe_name, file_type, stored, size, digest.hexdigest())
 
 
 def document_find_unchanged(*, kb: KnowledgeBase, name: str, content_hash: str) -> Document | None:
@@ -53,26 +92,16 @@ def document_create_from_file(
 ) -> Document:
     """Validate (size, type by magic bytes, archive safety), store encrypted, create the document and queue it.
     Raises PipelineError for a bad file; nothing is stored then."""
-    from kb.pipeline.filecheck import check_file
-
-    content_hash, size = _hash_file(fileobj)
-    with tempfile.NamedTemporaryFile(suffix=Path(filename).suffix, prefix="pxb-upload-") as tmp:
-        shutil.copyfileobj(fileobj, tmp)
-        tmp.flush()
-        file_type = check_file(
-            filename=filename, path=tmp.name, allowed_types=settings.ALLOWED_FILE_TYPES, max_size=settings.MAX_FILE_SIZE
-        )
-        tmp.seek(0)
-        stored = get_storage().save(tmp)
+    accepted = file_accept(filename=filename, fileobj=fileobj)
     document = Document.objects.create(
         kb=kb,
         source_type=SourceType.FILE_UPLOAD,
-        name=Path(filename).name[:500],
-        file_type=file_type,
-        metadata={"original_filename": Path(filename).name, **(metadata or {})},
-        stored_file=stored,
-        size_bytes=size,
-        content_hash=content_hash,
+        name=accepted.filename,
+        file_type=accepted.file_type,
+        metadata={"original_filename": accepted.filename, **(metadata or {})},
+        stored_file=accepted.stored,
+        size_bytes=accepted.size,
+        content_hash=accepted.content_hash,
     )
     audit_record(
         event_type="document",
@@ -81,7 +110,7 @@ def document_create_from_file(
         request=request,
         workspace=kb.workspace,
         resource=document,
-        details={"kb_id": str(kb.pk), "filename": document.name, "size": size, "type": file_type},
+        details={"kb_id": str(kb.pk), "filename": document.name, "size": accepted.size, "type": accepted.file_type},
     )
     _enqueue([document.pk])
     return document

@@ -82,7 +82,7 @@ def bench_throughput(user, workspace, db_name):
 
     from kb.models import Chunk, Document
     from kb.pipeline import runtime
-    from kb.services import _hash_file, document_find_unchanged, kb_create, kb_reindex
+    from kb.services import document_find_unchanged, file_sha256, kb_create, kb_reindex
 
     with connection.cursor() as cur:
         cur.execute("TRUNCATE kb_embeddingcache")  # a cold cache: every chunk must be embedded
@@ -109,7 +109,7 @@ def bench_throughput(user, workspace, db_name):
         started = time.perf_counter()
         for path in paths:  # `manage.py ingest` of the same files: unchanged ones are recognised and skipped
             with open(path, "rb") as fh:
-                assert document_find_unchanged(kb=kb, name=path.name, content_hash=_hash_file(fh)[0])
+                assert document_find_unchanged(kb=kb, name=path.name, content_hash=file_sha256(fh)[0])
         reingest = time.perf_counter() - started
 
         started = time.perf_counter()

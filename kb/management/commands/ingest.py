@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from kb.management.commands._common import add_user_argument, get_kb, get_user, wait_with_progress
 from kb.pipeline.types import PipelineError
-from kb.services import _hash_file, document_create_from_file, document_create_from_text, document_find_unchanged
+from kb.services import document_create_from_file, document_create_from_text, document_find_unchanged, file_sha256
 from tenants.models import Perm
 
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):
             try:
                 with open(path, "rb") as fh:
                     if not opts["force"] and document_find_unchanged(
-                        kb=kb, name=path.name, content_hash=_hash_file(fh)[0]
+                        kb=kb, name=path.name, content_hash=file_sha256(fh)[0]
                     ):
                         skipped += 1
                         self.stdout.write(f"  unchanged  {path}")
