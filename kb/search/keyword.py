@@ -88,7 +88,7 @@ def search(*, kb_id, language: str, query: str, limit: int, where: str, params: 
 def _run(kb_id, score_sql, score_params, match_sql, match_params, limit, where, params):
     # Ranking reads every matching tsvector: a query made only of terms that half the KB contains would rank
     # tens of thousands of rows. SEARCH_KEYWORD_MAX_MATCHES bounds that work (rows past it are not ranked).
-    cap = int(setting("SEARCH_KEYWORD_MAX_MATCHES", 5000))
+    cap = int(setting("SEARCH_KEYWORD_MAX_MATCHES", 2000))
     sql = (
         f"WITH m AS MATERIALIZED (SELECT c.id, c.search_vector FROM kb_chunk c"  # noqa: S608 - fixed fragments
         f" WHERE c.kb_id = %s AND c.search_vector @@ {match_sql}{where} LIMIT %s)"

@@ -301,7 +301,7 @@ def main() -> None:
 
     print(machine())
     knobs = (
-        ("SEARCH_EF_SEARCH", 100),
+        ("SEARCH_EF_SEARCH", 200),
         ("SEARCH_RRF_K", 60),
         ("SEARCH_CANDIDATES", 40),
         ("SEARCH_KEYWORD_RANKING", "idf"),
