@@ -9,6 +9,7 @@ export DEBUG=${DEBUG:-true}
 PY=.venv/bin/python
 $PY manage.py migrate --noinput
 $PY manage.py bootstrap --password-file var/secrets/admin_password
+$PY manage.py setup_models
 
 $PY manage.py rundramatiq --processes "${WORKER_PROCESSES:-1}" --threads "${WORKER_THREADS:-2}" &
 worker=$!

@@ -1,11 +1,21 @@
 from pathlib import Path
 
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
+from django.http import Http404
 
 from kb.management.commands._common import add_user_argument, get_kb, get_user, wait_with_progress
 from kb.pipeline.types import PipelineError
-from kb.services import document_create_from_file, document_create_from_text, document_find_unchanged, file_sha256
+from kb.selectors import kb_queryset_for_user
+from kb.services import (
+    document_create_from_file,
+    document_create_from_text,
+    document_find_unchanged,
+    file_sha256,
+    kb_create,
+)
 from tenants.models import Perm
+from tenants.selectors import workspace_get_for_user, workspaces_for_user
 
 
 class Command(BaseCommand):
@@ -14,6 +24,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         add_user_argument(parser)
         parser.add_argument("--kb", required=True, help="knowledge base id or exact name")
+        parser.add_argument(
+            "--create",
+            metavar="WORKSPACE",
+            help="create the KB (named by --kb, default settings) in this workspace (id or name) if it does not exist",
+        )
         parser.add_argument("paths", nargs="*", help="files or folders (folders are walked recursively)")
         parser.add_argument("--text", help="add this text as a document")
         parser.add_argument("--title", help="title of the --text document")
@@ -23,7 +38,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         user = get_user(opts["user"])
-        kb = get_kb(user, opts["kb"], Perm.KB_UPDATE)
+        kb = self._get_or_create_kb(user, opts["kb"], opts["create"])
         if not opts["paths"] and not opts["text"]:
             raise CommandError("give files/folders to ingest, or --text")
         created, failed, skipped = [], 0, 0
@@ -61,6 +76,22 @@ class Command(BaseCommand):
             self.stdout.write("finished: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
             if set(counts) - {"ready"}:
                 self.stdout.write("see details with: manage.py kb_status --user USER --kb KB")
+
+    def _get_or_create_kb(self, user, ref: str, workspace_ref: str | None):
+        if not workspace_ref:
+            return get_kb(user, ref, Perm.KB_UPDATE)
+        if kb_queryset_for_user(user=user).filter(name=ref).exists():
+            return get_kb(user, ref, Perm.KB_UPDATE)
+        workspaces = workspaces_for_user(user=user, perm=Perm.KB_CREATE)
+        workspace = workspaces.filter(name=workspace_ref).first()
+        if workspace is None:
+            try:
+                workspace = workspace_get_for_user(user=user, workspace_id=workspace_ref, perm=Perm.KB_CREATE)
+            except (Http404, PermissionDenied):
+                raise CommandError(f"no workspace {workspace_ref!r} where {user.username} may create KBs") from None
+        kb = kb_create(workspace=workspace, user=user, name=ref)
+        self.stdout.write(f"created knowledge base {kb.name!r} ({kb.pk}) in {workspace.name}")
+        return kb
 
     @staticmethod
     def _files(paths):
