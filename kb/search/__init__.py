@@ -3,17 +3,21 @@
     from kb.search import chunk_search
     results = chunk_search(kb=kb_get_for_user(user=u, kb_id=...), query="...", mode="hybrid", top_k=10)
 
-Settings (optional; read with getattr, defaults are the measured ones):
+Settings (optional; read with getattr, defaults are the measured ones: fusion, weights, k and headings were
+chosen on the Django-docs dev question set and checked on the held-out FAQ set, see tests/bench/bench_search.py):
     SEARCH_EF_SEARCH               200    hnsw.ef_search (raised to the candidate count when that is larger)
     SEARCH_ITERATIVE_SCAN          relaxed_order   hnsw.iterative_scan (off | strict_order | relaxed_order)
     SEARCH_MAX_SCAN_TUPLES         20000  hnsw.max_scan_tuples: how far a filtered scan may walk
     SEARCH_CANDIDATES              40     rows each leg contributes to fusion in hybrid mode
-    SEARCH_RRF_K                   60     k of reciprocal rank fusion
-    SEARCH_VECTOR_WEIGHT           0.5    vector share in weighted fusion
+    SEARCH_FUSION                  weighted   fusion when the caller names none: weighted | rrf
+    SEARCH_RRF_K                   30     k of reciprocal rank fusion
+    SEARCH_VECTOR_WEIGHT           0.55   vector share in both fusions
     SEARCH_KEYWORD_RANKING         idf    idf | ts_rank | ts_rank_cd (ranking of plain keyword queries)
     SEARCH_KEYWORD_NORMALIZATION   0      ts_rank normalisation bits (0 = none; 1 = divide by 1 + log(length))
     SEARCH_KEYWORD_COMMON_FRACTION 0.05   terms in more chunks than this score but do not select rows
     SEARCH_KEYWORD_MAX_MATCHES     2000   matching rows ranked at most (bounds any-common-term queries on big KBs)
+    SEARCH_KEYWORD_HEADINGS        query  heading-path terms scored at weight B: query (built at query time) |
+                                          stored (search_vector already carries them) | off
     SEARCH_TERM_STATS_SECONDS      600    how long a process keeps the term statistics it read
 """
 

@@ -7,6 +7,17 @@ document frequency read from the planner's statistics of the tsvector column, wh
 lack. Terms found in more than SEARCH_KEYWORD_COMMON_FRACTION of all chunks still score but do not select
 rows (unless too few rows match otherwise): ranking every chunk that says "django" is what makes an
 any-term query slow on a large table.
+
+Headings count more than body text: a chunk's heading path (page title > section > subsection) is what the
+chunk is about, and a question usually names that topic. Scoring reads setweight(headings, 'B') || content
+(content is weight D), so ts_rank's default weights {D 0.1, C 0.2, B 0.4, A 1.0} make a heading term worth
+four body occurrences. SEARCH_KEYWORD_HEADINGS picks where that vector comes from:
+  query   built at query time for the (at most SEARCH_KEYWORD_MAX_MATCHES) matched rows, from
+          metadata->'heading_path' (rows are still matched on content through the GIN index)
+  stored  search_vector already holds the weight-B headings (the write path computes
+          setweight(to_tsvector(lang, headings), 'B') || setweight(to_tsvector(lang, content), 'D'))
+  off     content only
+Chosen on the Django-docs dev question set, checked on the held-out FAQ set (tests/bench/bench_search.py).
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from kb.search.types import setting
 
 EXPLICIT_SYNTAX = re.compile(r'"|(^|\s)-\w|\s+or\s+', re.IGNORECASE)
 RANKINGS = ("idf", "ts_rank", "ts_rank_cd")
+HEADINGS = ("query", "stored", "off")
 _STATS: dict[str, object] = {"at": -1e9, "freqs": {}, "floor": 0.0}
 
 
@@ -60,8 +72,9 @@ def search(*, kb_id, language: str, query: str, limit: int, where: str, params: 
     if EXPLICIT_SYNTAX.search(query):
         q_sql, q_params = "websearch_to_tsquery(%s::regconfig, %s)", [language, query]
         return _run(
-            kb_id, f"ts_rank_cd(c.search_vector, {q_sql}, {norm})", q_params, q_sql, q_params, limit, where, params
-        )
+            kb_id, language, f"ts_rank_cd(c.search_vector, {q_sql}, {norm})", q_params, q_sql, q_params, limit,
+            where, params,
+        )  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute("SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s))", [language, query])
         lexemes = sorted(cursor.fetchone()[0] or [])
@@ -69,7 +82,7 @@ def search(*, kb_id, language: str, query: str, limit: int, where: str, params: 
         return {}
     any_term = " | ".join(lexeme_query(lex) for lex in lexemes)
     if ranking in ("ts_rank", "ts_rank_cd"):
-        return _run(kb_id, f"{ranking}(c.search_vector, %s::tsquery, {norm})", [any_term], "%s::tsquery",
+        return _run(kb_id, language, f"{ranking}(c.search_vector, %s::tsquery, {norm})", [any_term], "%s::tsquery",
                     [any_term], limit, where, params)  # fmt: skip
     freqs, floor = _term_frequencies()
     fractions = {lex: freqs.get(lex, floor) for lex in lexemes}
@@ -79,22 +92,32 @@ def search(*, kb_id, language: str, query: str, limit: int, where: str, params: 
     rare = [lex for lex in lexemes if fractions[lex] <= common]
     if rare and len(rare) < len(lexemes):
         selective = " | ".join(lexeme_query(lex) for lex in rare)
-        hits = _run(kb_id, score, score_params, "%s::tsquery", [selective], limit, where, params)
+        hits = _run(kb_id, language, score, score_params, "%s::tsquery", [selective], limit, where, params)
         if len(hits) >= limit:
             return hits
-    return _run(kb_id, score, score_params, "%s::tsquery", [any_term], limit, where, params)
+    return _run(kb_id, language, score, score_params, "%s::tsquery", [any_term], limit, where, params)
 
 
-def _run(kb_id, score_sql, score_params, match_sql, match_params, limit, where, params):
+def _run(kb_id, language, score_sql, score_params, match_sql, match_params, limit, where, params):
     # Ranking reads every matching tsvector: a query made only of terms that half the KB contains would rank
     # tens of thousands of rows. SEARCH_KEYWORD_MAX_MATCHES bounds that work (rows past it are not ranked).
     cap = int(setting("SEARCH_KEYWORD_MAX_MATCHES", 2000))
+    headings = setting("SEARCH_KEYWORD_HEADINGS", "query")
+    if headings not in HEADINGS:
+        raise ValueError(f"SEARCH_KEYWORD_HEADINGS must be one of {HEADINGS}")
+    vector_sql, vector_params = "c.search_vector", []
+    if headings == "query":  # the stored vector is content only: add the weight-B headings of the matched rows
+        vector_sql = (
+            "setweight(to_tsvector(%s::regconfig, coalesce(c.metadata->'heading_path', '[]'::jsonb)), 'B')"
+            " || c.search_vector"
+        )
+        vector_params = [language]
     sql = (
-        f"WITH m AS MATERIALIZED (SELECT c.id, c.search_vector FROM kb_chunk c"  # noqa: S608 - fixed fragments
+        f"WITH m AS MATERIALIZED (SELECT c.id, {vector_sql} AS search_vector FROM kb_chunk c"  # noqa: S608
         f" WHERE c.kb_id = %s AND c.search_vector @@ {match_sql}{where} LIMIT %s)"
         f" SELECT c.id, {score_sql} AS score FROM m c ORDER BY score DESC, c.id LIMIT %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [str(kb_id), *match_params, *params, cap, *score_params, limit])
+        cursor.execute(sql, [*vector_params, str(kb_id), *match_params, *params, cap, *score_params, limit])
         rows = cursor.fetchall()
     return {cid: (rank, float(score)) for rank, (cid, score) in enumerate(rows, start=1)}

@@ -49,7 +49,7 @@ def chunk_search(
     top_k: int = 10,
     filters: dict[str, Any] | None = None,
     score_threshold: float | None = None,
-    fusion_method: str = "rrf",
+    fusion_method: str | None = None,
     rrf_k_value: int | None = None,
     vector_weight: float | None = None,
     candidates: int | None = None,
@@ -58,14 +58,15 @@ def chunk_search(
 ) -> list[SearchResult]:
     """Ranked chunks of `kb` for `query`. `kb` must come from the access funnel (kb_get_for_user).
 
-    mode: hybrid | vector | keyword. fusion_method (hybrid): rrf (sum over legs of w / (k + rank), k = rrf_k_value
-    or SEARCH_RRF_K, w = 2 * vector_weight for the vector leg and 2 * (1 - vector_weight) for the keyword leg) or
-    weighted (vector_weight * min-max-normalised vector score + (1 - vector_weight) * normalised keyword score).
-    vector_weight defaults to SEARCH_VECTOR_WEIGHT.
+    mode: hybrid | vector | keyword. fusion_method (hybrid; None = SEARCH_FUSION, "weighted"): weighted
+    (vector_weight * min-max-normalised vector score + (1 - vector_weight) * normalised keyword score) or rrf
+    (sum over legs of w / (k + rank), k = rrf_k_value or SEARCH_RRF_K, w = 2 * vector_weight for the vector leg
+    and 2 * (1 - vector_weight) for the keyword leg). vector_weight defaults to SEARCH_VECTOR_WEIGHT.
     score_threshold drops results whose `score` (the mode's: similarity, keyword rank or fused) is below it.
     `timings`, when given, receives seconds per step.
     """
     query = (query or "").strip()
+    fusion_method = fusion_method or setting("SEARCH_FUSION", "weighted")
     if mode not in MODES:
         raise SearchError(f"mode must be one of {MODES}")
     if fusion_method not in FUSIONS:
@@ -107,10 +108,10 @@ def chunk_search(
     elif mode == "keyword":
         fused = {cid: score for cid, (_, score) in keyword_hits.items()}
     else:
-        weight = float(vector_weight if vector_weight is not None else setting("SEARCH_VECTOR_WEIGHT", 0.5))
+        weight = float(vector_weight if vector_weight is not None else setting("SEARCH_VECTOR_WEIGHT", 0.55))
         if not 0.0 <= weight <= 1.0:
             raise SearchError("vector_weight must be between 0 and 1")
-        if fusion_method == "rrf":  # weighted RRF; 0.5 is the classic unweighted sum (both legs count 1)
+        if fusion_method == "rrf":  # weighted RRF; weight 0.5 is the classic unweighted sum (both legs count 1)
             k = int(rrf_k_value or rrf_k())
             fused = fusion.rrf([vector_leg, keyword_hits], k=k, weights=[2 * weight, 2 * (1.0 - weight)])
         else:

@@ -36,7 +36,7 @@ def ef_search() -> int:
 
 
 def rrf_k() -> int:
-    return int(setting("SEARCH_RRF_K", 60))
+    return int(setting("SEARCH_RRF_K", 30))
 
 
 @dataclass

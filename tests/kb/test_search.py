@@ -198,12 +198,15 @@ def docs_kb(make_kb):
 def test_hybrid_results_carry_fused_and_per_leg_scores(docs_kb, no_query_cache):
     kb, _, _ = docs_kb
     query = paragraphs(REAL)[9]  # "You can check out some frequently asked questions [here](...)."
-    results = chunk_search(kb=kb, query=query, mode="hybrid", top_k=10)
+    results = chunk_search(kb=kb, query=query, mode="hybrid", top_k=10)  # default fusion: weighted, 0.55 vector
     top = results[0]
     assert top.content == query
     assert top.vector_rank == 1 and top.vector_score == pytest.approx(1.0, abs=1e-4)
-    assert top.keyword_rank is not None and top.keyword_score > 0
-    assert top.score == pytest.approx(1 / (60 + top.vector_rank) + 1 / (60 + top.keyword_rank))
+    assert top.keyword_rank == 1 and top.keyword_score > 0
+    assert top.score == pytest.approx(0.55 * 1.0 + 0.45 * 1.0)  # each leg's best scores 1 after min-max
+    rrf = chunk_search(kb=kb, query=query, mode="hybrid", top_k=10, fusion_method="rrf", rrf_k_value=60,
+                       vector_weight=0.5)  # fmt: skip
+    assert rrf[0].score == pytest.approx(1 / (60 + rrf[0].vector_rank) + 1 / (60 + rrf[0].keyword_rank))
     assert [r.rank for r in results] == list(range(1, len(results) + 1))
     assert all(r.vector_rank or r.keyword_rank for r in results)
     assert any(r.vector_rank and r.keyword_rank for r in results[1:])
@@ -221,6 +224,24 @@ def test_keyword_leg_honours_web_search_syntax(docs_kb):
     assert excluded and all("callback" not in r.content.lower() for r in excluded)
     anywhere = chunk_search(kb=kb, query="Which promise callback?", mode="keyword", top_k=50)
     assert {r.chunk_id for r in excluded} | {r.chunk_id for r in anywhere} > {r.chunk_id for r in excluded}
+
+
+def test_keyword_leg_scores_heading_terms_above_body_terms(make_kb, settings, no_query_cache):
+    kb = make_kb(name="headings")
+    text = next(t for t in paragraphs(REAL) if "promise" in t.lower())
+    plain = add_chunks(kb, [text], vectors()[:1], name="Miscellaneous notes")  # stored first: lower chunk id
+    titled = add_chunks(kb, [text], vectors()[:1], name="Promises")  # same body, heading names the term
+    analyze()
+    settings.SEARCH_KEYWORD_HEADINGS = "off"
+    off = chunk_search(kb=kb, query="promise", mode="keyword", top_k=2)
+    assert [r.document_id for r in off] == [str(plain.pk), str(titled.pk)]  # a tie, broken by chunk id
+    assert off[0].keyword_score == pytest.approx(off[1].keyword_score)
+    settings.SEARCH_KEYWORD_HEADINGS = "query"
+    on = chunk_search(kb=kb, query="promise", mode="keyword", top_k=2)
+    assert [r.document_id for r in on] == [str(titled.pk), str(plain.pk)]
+    assert on[0].keyword_score > on[1].keyword_score == pytest.approx(off[1].keyword_score)
+    # web-search syntax goes through the same weighted vector
+    assert chunk_search(kb=kb, query='"promise"', mode="keyword", top_k=2)[0].document_id == str(titled.pk)
 
 
 def test_a_kb_never_returns_another_kbs_chunks(docs_kb, outsider, no_query_cache):
