@@ -64,6 +64,13 @@ def draft_update(
     return draft
 
 
+def _audit_source(draft: KBDraft, source: DraftSource, action: str, *, user, request, details: dict) -> None:
+    audit_record(
+        event_type="kb_draft", action=action, user=user, request=request, workspace=draft.workspace,
+        resource=source, details={"draft_id": str(draft.pk), **details},
+    )  # fmt: skip
+
+
 def _touch(draft: KBDraft) -> None:
     KBDraft.objects.filter(pk=draft.pk).update(updated_at=timezone.now())
 
@@ -108,14 +115,13 @@ def draft_source_add_file(
         },
     )
     _touch(draft)
-    audit_record(
-        event_type="kb_draft",
-        action="add_source",
+    _audit_source(
+        draft,
+        source,
+        "add_source",
         user=user,
         request=request,
-        workspace=draft.workspace,
-        resource=source,
-        details={"draft_id": str(draft.pk), "type": "file_upload", "filename": safe_name, "size": size},
+        details={"type": "file_upload", "filename": safe_name, "size": size},
     )
     _enqueue("parse_draft_source", source.pk)
     return source
@@ -148,14 +154,8 @@ def draft_source_add_text(
         metadata={**(metadata or {}), "word_count": len(content.split()), "character_count": len(content)},
     )
     _touch(draft)
-    audit_record(
-        event_type="kb_draft",
-        action="add_source",
-        user=user,
-        request=request,
-        workspace=draft.workspace,
-        resource=source,
-        details={"draft_id": str(draft.pk), "type": "text_input", "title": title},
+    _audit_source(
+        draft, source, "add_source", user=user, request=request, details={"type": "text_input", "title": title}
     )
     return source
 
@@ -194,14 +194,13 @@ def draft_source_add_website(
         metadata=metadata or {},
     )
     _touch(draft)
-    audit_record(
-        event_type="kb_draft",
-        action="add_source",
+    _audit_source(
+        draft,
+        source,
+        "add_source",
         user=user,
         request=request,
-        workspace=draft.workspace,
-        resource=source,
-        details={"draft_id": str(draft.pk), "type": "website_crawl", "url": url, "crawl_config": stored_config},
+        details={"type": "website_crawl", "url": url, "crawl_config": stored_config},
     )
     _enqueue("crawl_draft_source", source.pk)
     return source
@@ -219,15 +218,7 @@ def _source_files(source: DraftSource) -> list[str]:
 @transaction.atomic
 def draft_source_remove(*, draft: KBDraft, source: DraftSource, user=None, request=None) -> None:
     files = _source_files(source)
-    audit_record(
-        event_type="kb_draft",
-        action="remove_source",
-        user=user,
-        request=request,
-        workspace=draft.workspace,
-        resource=source,
-        details={"draft_id": str(draft.pk), "name": source.name},
-    )
+    _audit_source(draft, source, "remove_source", user=user, request=request, details={"name": source.name})
     source.delete()  # a running crawl sees its source gone and stops
     _touch(draft)
     storage = get_storage()
