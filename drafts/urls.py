@@ -1,2 +1,22 @@
+from django.urls import path
+
+from drafts import views
+
 app_name = "drafts"
-urlpatterns: list = []  # the wizard's pages (browser UI)
+urlpatterns = [
+    path("new/", views.draft_new, name="new"),
+    path("<uuid:draft_id>/", views.draft_resume, name="resume"),
+    path("<uuid:draft_id>/basics/", views.draft_basics, name="basics"),
+    path("<uuid:draft_id>/sources/", views.sources, name="sources"),
+    path("<uuid:draft_id>/sources/files/", views.source_add_files, name="add_files"),
+    path("<uuid:draft_id>/sources/text/", views.source_add_text, name="add_text"),
+    path("<uuid:draft_id>/sources/website/", views.source_add_website, name="add_website"),
+    path("<uuid:draft_id>/sources/<uuid:source_id>/remove/", views.source_remove, name="remove_source"),
+    path("<uuid:draft_id>/sources/<uuid:source_id>/cancel/", views.source_cancel, name="cancel_source"),
+    path("<uuid:draft_id>/chunking/", views.chunking, name="chunking"),
+    path("<uuid:draft_id>/chunking/preview/", views.chunking_preview, name="chunking_preview"),
+    path("<uuid:draft_id>/embedding/", views.embedding, name="embedding"),
+    path("<uuid:draft_id>/review/", views.review, name="review"),
+    path("<uuid:draft_id>/finalize/", views.finalize, name="finalize"),
+    path("<uuid:draft_id>/discard/", views.draft_discard, name="discard"),
+]

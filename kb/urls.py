@@ -1,2 +1,14 @@
+from django.urls import path
+
+from kb import views
+
 app_name = "kb"
-urlpatterns: list = []  # knowledge-base pages (browser UI)
+urlpatterns = [
+    path("<uuid:kb_id>/", views.kb_detail, name="detail"),
+    path("<uuid:kb_id>/search/", views.kb_search, name="search"),
+    path("<uuid:kb_id>/sources/", views.add_sources, name="add_sources"),
+    path("<uuid:kb_id>/documents/<uuid:document_id>/retry/", views.document_retry, name="document_retry"),
+    path("<uuid:kb_id>/settings/", views.kb_settings, name="settings"),
+    path("<uuid:kb_id>/delete/", views.kb_delete, name="delete"),
+    path("<uuid:kb_id>/export.json", views.kb_export, name="export"),
+]

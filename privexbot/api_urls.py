@@ -1,7 +1,31 @@
-from django.urls import path
+"""/api/v1/: drafts, knowledge bases, workspaces, tokens, the OpenAPI schema and its docs page."""
 
-from tenants.api.views import WorkspaceListView
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
+
+from privexbot.api import schema  # noqa: F401  (registers the OpenAPI extensions)
+from privexbot.api.exceptions import error_body
+
+
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE"])
+@authentication_classes([])
+@permission_classes([])
+@throttle_classes([])
+def not_found(request, path=""):
+    from rest_framework.response import Response
+
+    return Response(error_body(code="not_found", message=f"No API route /api/v1/{path}"), status=404)
+
+
+not_found.cls.schema = None  # not an operation of the API
 
 urlpatterns = [
-    path("workspaces/", WorkspaceListView.as_view(), name="api-workspaces"),
+    path("kb-drafts/", include("drafts.api.urls")),
+    path("knowledge-bases/", include("kb.api.urls")),
+    path("", include("tenants.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    re_path(r"^(?P<path>.*)$", not_found),
 ]

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "guardian",
@@ -185,13 +186,62 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+
+# ---------------------------------------------------------------- REST API (/api/v1/)
+def _rate(name: str, default: str) -> str:
+    """A throttle rate from the environment: "<requests>/<s|sec|min|hour|day>"."""
+    import re
+
+    value = (env_str(name, default) or "").strip()
+    if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name} must be a rate like 120/min (s, min, hour, day), got {value!r}")
+    return value
+
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "tenants.authentication.BearerTokenAuthentication",
+        "tenants.authentication.BearerTokenAuthentication",  # first: its challenge makes anonymous calls a 401
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_PARSER_CLASSES": ["privexbot.api.parsers.LimitedJSONParser", "rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "privexbot.api.exceptions.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "privexbot.api.throttling.UserRateThrottle",
+        "privexbot.api.throttling.IPRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": _rate("API_THROTTLE_USER", "600/min"),
+        "ip": _rate("API_THROTTLE_IP", "1200/min"),
+        "heavy": _rate("API_THROTTLE_HEAVY", "60/min"),
+    },
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0, minimum=0),
+    "DEFAULT_PAGINATION_CLASS": "privexbot.api.pagination.StandardPagination",
+    "PAGE_SIZE": env_int("API_PAGE_SIZE", 50, minimum=1, maximum=200),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+API_MAX_JSON_BODY = env_size("API_MAX_JSON_BODY", "5MB")
+API_TOKEN_ROTATION_GRACE = env_int("API_TOKEN_ROTATION_GRACE", 86400, minimum=0)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PrivexBot KB API",
+    "DESCRIPTION": "Drafts, knowledge bases, documents and hybrid search. Authenticate with `Authorization: "
+    'Bearer <token>` or a browser session. Errors: `{"error": {"code", "message", "details"}}`.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "privexbot.api.schema.add_error_responses",
+    ],
+    # Swagger UI and Redoc from the drf-spectacular-sidecar package: nothing is loaded from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # ---------------------------------------------------------------- i18n, static, media

@@ -22,3 +22,12 @@ if [ ! -f "$stamp" ]; then
 fi
 
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 SCARF_NO_ANALYTICS=true DO_NOT_TRACK=true
+
+# Browser tests drive Debian's Chromium (Playwright cannot download browsers on these machines).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "==> installing Chromium for the browser tests"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium
+fi

@@ -68,3 +68,46 @@ def bootstrap(*, org_name: str, workspace_name: str, username: str, email: str, 
         workspace = Workspace.objects.create(organization=organization, name=workspace_name)
     Membership.objects.get_or_create(user=user, workspace=workspace, defaults={"role": Role.OWNER})
     return user, workspace, new_password
+
+
+def api_token_revoke(*, token: ApiToken, user=None, request=None) -> ApiToken:
+    """Stop a token at once. Revoking a revoked token changes nothing (idempotent)."""
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=token.revoked_at)
+        audit_record(
+            event_type="api_token", action="revoke", user=user or token.user, request=request, resource=token,
+            details={"name": token.name, "prefix": token.prefix},
+        )  # fmt: skip
+    return token
+
+
+@transaction.atomic
+def api_token_rotate(*, token: ApiToken, user=None, request=None, grace_seconds: int | None = None):
+    """Issue a replacement with the same name and lifetime; the old token keeps working for `grace_seconds`
+    (API_TOKEN_ROTATION_GRACE by default) so deployed clients can switch. Returns (new row, plaintext)."""
+    from django.conf import settings
+    from django.core.exceptions import ValidationError
+
+    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    now = timezone.now()
+    if token.revoked_at is not None or (token.expires_at and token.expires_at <= now):
+        raise ValidationError(
+            {"token": [ValidationError("a revoked or expired token cannot be rotated", code="conflict")]}
+        )
+    grace = settings.API_TOKEN_ROTATION_GRACE if grace_seconds is None else grace_seconds
+    lifetime = token.expires_at - token.created_at if token.expires_at else None
+    token_text = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    new = ApiToken.objects.create(
+        user=token.user, name=token.name, prefix=token_text[:12], token_hash=hash_token(token_text),
+        expires_at=now + lifetime if lifetime else None,
+    )  # fmt: skip
+    old_expiry = now + timedelta(seconds=grace)
+    if token.expires_at is None or old_expiry < token.expires_at:
+        token.expires_at = old_expiry
+        ApiToken.objects.filter(pk=token.pk).update(expires_at=old_expiry)
+    audit_record(
+        event_type="api_token", action="rotate", user=user or token.user, request=request, resource=new,
+        details={"name": token.name, "replaces": str(token.pk), "old_expires_at": token.expires_at.isoformat()},
+    )  # fmt: skip
+    return new, token_text

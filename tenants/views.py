@@ -1,12 +1,30 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
-from kb.selectors import kb_queryset_for_user
+from drafts.selectors import drafts_for_user
+from kb.selectors import kb_queryset_for_user, kb_status_summary
+from tenants.models import ROLE_PERMISSIONS, Perm
 from tenants.selectors import workspaces_for_user
 
+SESSION_KEY = "current_workspace"
 
+
+@require_GET
 @login_required
 def home(request):
+    """The dashboard of one workspace (chosen with the switcher, remembered in the session)."""
     workspaces = list(workspaces_for_user(user=request.user).order_by("organization__name", "name"))
-    kbs = kb_queryset_for_user(user=request.user).order_by("name")
-    return render(request, "tenants/home.html", {"workspaces": workspaces, "knowledge_bases": kbs})
+    wanted = request.GET.get("workspace") or request.session.get(SESSION_KEY)
+    current = next((w for w in workspaces if str(w.pk) == str(wanted)), workspaces[0] if workspaces else None)
+    context = {"workspaces": workspaces, "current": current, "knowledge_bases": [], "drafts": [], "shared": []}
+    if current is not None:
+        request.session[SESSION_KEY] = str(current.pk)
+        kbs = kb_queryset_for_user(user=request.user).order_by("name")
+        context.update(
+            knowledge_bases=[(kb, kb_status_summary(kb=kb)) for kb in kbs.filter(workspace=current)],
+            shared=list(kbs.exclude(workspace__in=[w.pk for w in workspaces])),
+            drafts=list(drafts_for_user(user=request.user).filter(workspace=current).select_related("target_kb")),
+            can_create=Perm.KB_CREATE in ROLE_PERMISSIONS[current.role],
+        )
+    return render(request, "tenants/home.html", context)

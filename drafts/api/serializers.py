@@ -1,0 +1,177 @@
+"""Request and response shapes of the draft API: the design guide's schemas (5.2)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from drafts.crawler.config import LIMITS
+from privexbot.api.serializers import JSONObjectField, JSONStringObjectField
+
+PREVIEW_MAX_LIMIT = 1000
+
+
+# ---------------------------------------------------------------- requests
+class CreateKBDraftRequest(serializers.Serializer):
+    name = serializers.CharField(min_length=1, max_length=255)
+    description = serializers.CharField(max_length=1000, required=False, allow_blank=True, allow_null=True)
+    workspace_id = serializers.UUIDField()
+
+
+class FileSourceRequest(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True, use_url=False)
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True, allow_null=True)
+    metadata = JSONStringObjectField(required=False, allow_blank=True, help_text="a JSON object, as a string")
+
+
+class WebsiteCrawlConfig(serializers.Serializer):
+    max_depth = serializers.IntegerField(min_value=LIMITS["max_depth"][0], max_value=LIMITS["max_depth"][1])
+    max_pages = serializers.IntegerField(min_value=LIMITS["max_pages"][0], max_value=LIMITS["max_pages"][1])
+    include_patterns = serializers.ListField(
+        child=serializers.CharField(max_length=500), max_length=50, help_text="regexes, or 'glob:' + a glob"
+    )
+    exclude_patterns = serializers.ListField(child=serializers.CharField(max_length=500), max_length=50)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and (unknown := sorted(set(data) - set(self.fields))):
+            raise serializers.ValidationError({unknown[0]: ["unknown field"]})
+        return super().to_internal_value(data)
+
+
+class WebsiteSourceRequest(serializers.Serializer):
+    url = serializers.CharField(max_length=2000, help_text="http(s) URL where the crawl starts")
+    crawl_config = WebsiteCrawlConfig(required=False)
+    metadata = JSONObjectField(required=False)
+
+
+class TextSourceRequest(serializers.Serializer):
+    title = serializers.CharField(min_length=1, max_length=255)
+    content = serializers.CharField(min_length=10, trim_whitespace=False)
+    metadata = JSONObjectField(required=False)
+
+
+class ChunkPreviewRequest(serializers.Serializer):
+    source_id = serializers.UUIDField(required=False, allow_null=True, help_text="only this source's chunks")
+    offset = serializers.IntegerField(min_value=0, default=0)
+    limit = serializers.IntegerField(min_value=0, max_value=PREVIEW_MAX_LIMIT, default=100)
+
+
+class ConfigUpdateRequest(serializers.Serializer):
+    chunking_config = JSONObjectField(
+        required=False, help_text="strategy (recursive | by_heading | by_page | ...), chunk_size, chunk_overlap, ..."
+    )
+    embedding_config = JSONObjectField(required=False, help_text="provider, model, dimensions, batch_size")
+    vector_store_config = JSONObjectField(
+        required=False, help_text="provider (pgvector), distance_metric, enable_hybrid_search"
+    )
+
+
+# ---------------------------------------------------------------- responses
+class KBDraftResponse(serializers.Serializer):
+    draft_id = serializers.CharField()
+    status = serializers.CharField()
+    message = serializers.CharField()
+
+
+class SourceResponse(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    metadata = serializers.DictField()
+    content_preview = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    error = serializers.SerializerMethodField()
+    error_code = serializers.SerializerMethodField()
+    url = serializers.CharField(help_text="website sources: the start URL")
+    pages_found = serializers.IntegerField()
+    pages_processed = serializers.IntegerField()
+
+    def get_error(self, source) -> str | None:
+        return source.error or None
+
+    def get_error_code(self, source) -> str | None:
+        return source.error_code or None
+
+
+class ChunkPreview(serializers.Serializer):
+    id = serializers.CharField()
+    content = serializers.CharField()
+    token_count = serializers.IntegerField()
+    word_count = serializers.IntegerField()
+    char_count = serializers.IntegerField()
+    source_id = serializers.CharField()
+    source_name = serializers.CharField()
+    document_name = serializers.CharField()
+    chunk_index = serializers.IntegerField()
+    truncated = serializers.BooleanField()
+    metadata = serializers.DictField()
+
+
+class ChunkPreviewResponse(serializers.Serializer):
+    chunks = ChunkPreview(many=True)
+    total_chunks = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    avg_chunk_size = serializers.FloatField()
+    avg_token_count = serializers.FloatField()
+    estimated_embedding_cost = serializers.FloatField()
+    truncated_chunks = serializers.IntegerField()
+    warnings = serializers.ListField(child=serializers.CharField())
+    offset = serializers.IntegerField()
+
+
+class ValidationResponse(serializers.Serializer):
+    valid = serializers.BooleanField()
+    errors = serializers.ListField(child=serializers.CharField())
+    warnings = serializers.ListField(child=serializers.CharField())
+    stats = serializers.DictField()
+
+
+class FinalizeResponse(serializers.Serializer):
+    kb_id = serializers.UUIDField()
+    status = serializers.CharField()
+    message = serializers.CharField()
+
+
+class MessageResponse(serializers.Serializer):
+    message = serializers.CharField()
+
+
+class KBDraftDetails(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.CharField()
+    workspace_id = serializers.CharField()
+    created_by = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    created_at = serializers.CharField()
+    updated_at = serializers.CharField()
+    data = serializers.DictField()
+
+
+def draft_details(*, draft, sources, processing_status: dict) -> dict:
+    """KBDraftDetails: the guide's envelope with the draft's content under `data`."""
+    return {
+        "id": str(draft.pk),
+        "type": "kb",
+        "workspace_id": str(draft.workspace_id),
+        "created_by": str(draft.created_by_id) if draft.created_by_id else None,
+        "status": "draft",
+        "created_at": draft.created_at.isoformat(),
+        "updated_at": draft.updated_at.isoformat(),
+        "data": {
+            "name": draft.name,
+            "description": draft.description,
+            "sources": SourceResponse(sources, many=True).data,
+            "chunking_config": draft.chunking_config,
+            "embedding_config": draft.embedding_config,
+            "vector_store_config": draft.vector_store_config,
+            "context_settings": draft.context_settings,
+            "processing_status": processing_status,
+            "target_kb_id": str(draft.target_kb_id) if draft.target_kb_id else None,
+            "expires_at": draft.expires_at.isoformat(),
+        },
+    }

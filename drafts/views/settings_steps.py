@@ -1,0 +1,100 @@
+"""Steps 3 and 4: chunking with a live preview (a POST that validates and renders, saving nothing), then the
+embedding model and search settings with the cost and time estimate."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from drafts.forms import ChunkingForm, EmbeddingForm, attach_errors
+from drafts.preview import TOKENS_PER_SECOND, draft_preview
+from drafts.services import draft_config_update
+from drafts.views.common import get_draft, wizard_render
+
+PREVIEW_LIMIT = 30  # chunk cards shown; totals and averages always cover every chunk
+TEMPLATE = "drafts/chunking.html"
+
+
+def _preview_context(draft, source_id: str | None) -> dict:
+    known = {str(s.pk) for s in draft.sources.all()}
+    source_id = source_id if source_id in known else None
+    return {"preview": draft_preview(draft=draft, source_id=source_id, limit=PREVIEW_LIMIT), "source_filter": source_id}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def chunking(request, draft_id):
+    draft = get_draft(request, draft_id)
+    locked = draft.target_kb_id is not None  # sources added to a KB are chunked with the KB's settings
+    form = ChunkingForm(
+        request.POST if request.method == "POST" and not locked else None,
+        initial=ChunkingForm.initial_for(draft.chunking_config),
+    )
+    if request.method == "POST":
+        if locked:
+            return redirect("drafts:embedding", draft_id=draft.pk)
+        if form.is_valid():
+            try:
+                draft_config_update(draft=draft, user=request.user, chunking_config=form.config, request=request)
+            except ValidationError as exc:
+                attach_errors(form, exc)
+            else:
+                messages.success(request, "Chunking settings saved.")
+                return redirect("drafts:embedding", draft_id=draft.pk)
+    context = {
+        "form": form,
+        "locked": locked,
+        "sources": [s for s in draft.sources.all() if s.status == "completed"],
+        **_preview_context(draft, request.GET.get("source")),
+    }
+    return wizard_render(request, TEMPLATE, draft, "chunking", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def chunking_preview(request, draft_id):
+    """Re-chunk with the settings in the form, unsaved: the draft in the database is not touched."""
+    draft = get_draft(request, draft_id)
+    form = ChunkingForm(request.POST) if draft.target_kb_id is None else None
+    context = {"form": form, "preview": None}
+    if form is None or form.is_valid():
+        if form is not None:
+            draft.chunking_config = form.config  # in memory only, for this rendering
+        context.update(_preview_context(draft, request.POST.get("source")))
+    return render(request, f"{TEMPLATE}#preview", {"draft": draft, **context})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def embedding(request, draft_id):
+    draft = get_draft(request, draft_id)
+    current = draft.embedding_config.get("model", "")
+    form = EmbeddingForm(request.POST or None, current_model=current, initial=EmbeddingForm.initial_for(draft))
+    if request.method == "POST" and form.is_valid() and (configs := form.validate_for(draft)):
+        try:
+            draft_config_update(
+                draft=draft,
+                user=request.user,
+                embedding_config=configs[0],
+                vector_store_config=configs[1],
+                request=request,
+            )
+        except ValidationError as exc:
+            attach_errors(form, exc)
+        else:
+            messages.success(request, "Embedding and search settings saved.")
+            return redirect("drafts:review", draft_id=draft.pk)
+    totals = draft_preview(draft=draft, limit=0)
+    estimate = {
+        "chunks": totals["total_chunks"],
+        "tokens": totals["total_tokens"],
+        "cost": totals["estimated_embedding_cost"],
+        "seconds": max(1, round(totals["total_tokens"] / TOKENS_PER_SECOND)) if totals["total_tokens"] else 0,
+    }
+    context = {"form": form, "estimate": estimate, "locked": draft.target_kb_id is not None}
+    return wizard_render(
+        request, "drafts/embedding.html", draft, "embedding", context, status=400 if form.errors else 200
+    )

@@ -1,0 +1,151 @@
+"""Shapes of the knowledge-base API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from kb.api.reads import kb_overall_status
+from kb.models import DocumentStatus
+from kb.search import MODES
+from kb.search.filters import KEYS as FILTER_KEYS
+from kb.search.selector import MAX_TOP_K
+from privexbot.api.serializers import JSONObjectField
+
+MAX_QUERY_CHARS = 1000
+
+
+class KnowledgeBaseListItem(serializers.Serializer):
+    id = serializers.UUIDField()
+    workspace_id = serializers.UUIDField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    status = serializers.SerializerMethodField()
+    document_count = serializers.IntegerField(source="n_documents")
+    chunk_count = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_status(self, kb) -> str:
+        return kb_overall_status(documents=kb.n_documents, unfinished=kb.n_unfinished, problems=kb.n_problems)
+
+    def get_chunk_count(self, kb) -> int:
+        return kb.n_chunks or 0
+
+
+class StatusSummary(serializers.Serializer):
+    status = serializers.CharField()
+    documents = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    chunks = serializers.IntegerField()
+    tokens = serializers.IntegerField()
+
+
+class KnowledgeBaseFields(serializers.Serializer):
+    id = serializers.UUIDField()
+    workspace_id = serializers.UUIDField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    chunking_config = serializers.DictField()
+    embedding_config = serializers.DictField()
+    vector_store_config = serializers.DictField()
+    context_settings = serializers.DictField()
+    language = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class KnowledgeBaseDetail(KnowledgeBaseFields):
+    summary = StatusSummary(help_text="overall status and counts per document status")
+    permissions = serializers.ListField(child=serializers.CharField(), help_text="what you may do with this KB")
+
+
+def kb_detail(*, kb, summary: dict, permissions) -> dict:
+    return {**KnowledgeBaseFields(kb).data, "summary": summary, "permissions": sorted(permissions)}
+
+
+class KnowledgeBaseUpdate(serializers.Serializer):
+    name = serializers.CharField(min_length=1, max_length=255, required=False)
+    description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    context_settings = JSONObjectField(required=False, help_text="settings chatbots use when querying this KB")
+
+
+class DocumentSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    source_type = serializers.CharField()
+    url = serializers.CharField()
+    file_type = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=DocumentStatus.choices)
+    progress = serializers.IntegerField(help_text="0-100")
+    error = serializers.CharField()
+    error_code = serializers.CharField()
+    attempts = serializers.IntegerField()
+    stage_times = serializers.DictField(help_text="stage -> ISO time it started")
+    chunk_count = serializers.IntegerField()
+    token_count = serializers.IntegerField()
+    version = serializers.IntegerField()
+    metadata = serializers.DictField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class DocumentDetail(DocumentSerializer):
+    heartbeat_at = serializers.DateTimeField(allow_null=True)
+    stats = serializers.DictField(help_text="timings, cache hits and counts of the last run")
+    config_hash = serializers.CharField()
+    content_hash = serializers.CharField()
+
+
+class ChunkSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    document_id = serializers.UUIDField()
+    index = serializers.IntegerField()
+    content = serializers.CharField()
+    token_count = serializers.IntegerField()
+    word_count = serializers.IntegerField()
+    char_count = serializers.IntegerField()
+    truncated = serializers.BooleanField()
+    metadata = serializers.DictField()
+
+
+class SearchRequest(serializers.Serializer):
+    query = serializers.CharField(max_length=MAX_QUERY_CHARS)
+    top_k = serializers.IntegerField(min_value=1, max_value=MAX_TOP_K, default=10)
+    mode = serializers.ChoiceField(choices=MODES, default="hybrid")
+    filters = JSONObjectField(required=False, help_text=f"any of: {', '.join(FILTER_KEYS)}")
+    score_threshold = serializers.FloatField(required=False, allow_null=True)
+    fusion = serializers.ChoiceField(choices=("rrf", "weighted"), default="rrf")
+    vector_weight = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
+
+    def validate_filters(self, value):
+        if unknown := sorted(set(value) - set(FILTER_KEYS)):
+            raise serializers.ValidationError(f"unknown filter {unknown[0]!r}; known: {', '.join(FILTER_KEYS)}")
+        return value
+
+
+class SearchHit(serializers.Serializer):
+    rank = serializers.IntegerField()
+    score = serializers.FloatField(help_text="the mode's score: fused for hybrid")
+    chunk_id = serializers.IntegerField()
+    content = serializers.CharField()
+    document_id = serializers.UUIDField()
+    document_name = serializers.CharField()
+    document_url = serializers.CharField()
+    source_type = serializers.CharField()
+    page = serializers.IntegerField(allow_null=True)
+    heading_path = serializers.ListField(child=serializers.CharField())
+    metadata = serializers.DictField()
+    vector_rank = serializers.IntegerField(allow_null=True)
+    vector_score = serializers.FloatField(allow_null=True)
+    vector_distance = serializers.FloatField(allow_null=True)
+    keyword_rank = serializers.IntegerField(allow_null=True)
+    keyword_score = serializers.FloatField(allow_null=True)
+
+
+class SearchResponse(serializers.Serializer):
+    query = serializers.CharField()
+    mode = serializers.CharField()
+    top_k = serializers.IntegerField()
+    results = SearchHit(many=True)
+    took_ms = serializers.FloatField()

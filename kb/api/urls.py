@@ -1,0 +1,17 @@
+from django.urls import path
+
+from kb.api import views
+
+urlpatterns = [
+    path("", views.KnowledgeBaseListView.as_view(), name="api-kbs"),
+    path("<uuid:kb_id>/", views.KnowledgeBaseDetailView.as_view(), name="api-kb"),
+    path("<uuid:kb_id>/documents/", views.DocumentListView.as_view(), name="api-kb-documents"),
+    path("<uuid:kb_id>/documents/<uuid:document_id>/", views.DocumentDetailView.as_view(), name="api-kb-document"),
+    path(
+        "<uuid:kb_id>/documents/<uuid:document_id>/reprocess",
+        views.DocumentReprocessView.as_view(),
+        name="api-kb-document-reprocess",
+    ),
+    path("<uuid:kb_id>/chunks/", views.ChunkListView.as_view(), name="api-kb-chunks"),
+    path("<uuid:kb_id>/search", views.SearchView.as_view(), name="api-kb-search"),
+]

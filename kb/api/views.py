@@ -1,0 +1,170 @@
+"""Knowledge-base API (/api/v1/knowledge-bases/). Every object comes through the access funnel; reads of
+document content are audited here, writes by their services."""
+
+from __future__ import annotations
+
+import time
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers as drf
+from rest_framework import status
+from rest_framework.response import Response
+
+from kb import services
+from kb.api import reads, writes
+from kb.api import serializers as s
+from kb.models import DocumentStatus
+from kb.search import chunk_search
+from kb.selectors import kb_get_for_user, kb_perms_for_user, kb_status_summary
+from privexbot.api.audit import audit_read
+from privexbot.api.serializers import validated
+from privexbot.api.throttling import HeavyThrottled
+from privexbot.api.views import ApiListView, ApiView
+from tenants.models import Perm
+
+TAGS = ["knowledge-bases"]
+
+
+class _Filters(drf.Serializer):
+    workspace_id = drf.UUIDField(required=False)
+    document_id = drf.UUIDField(required=False)
+    status = drf.ChoiceField(choices=DocumentStatus.choices, required=False)
+
+
+def _query(request, *names) -> dict:
+    """Validated query-string filters; a malformed one is a 400 naming it."""
+    data = validated(_Filters, {k: request.query_params[k] for k in names if k in request.query_params})
+    return {k: data.get(k) for k in names}
+
+
+@extend_schema(tags=TAGS)
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[OpenApiParameter("workspace_id", OpenApiTypes.UUID, description="only this workspace's KBs")],
+        summary="Knowledge bases you can read",
+    )
+)
+class KnowledgeBaseListView(ApiListView):
+    serializer_class = s.KnowledgeBaseListItem
+
+    def get_queryset(self):
+        workspace_id = _query(self.request, "workspace_id")["workspace_id"]
+        return reads.kb_list_for_user(user=self.request.user, workspace_id=workspace_id)
+
+
+@extend_schema(tags=TAGS)
+class KnowledgeBaseDetailView(ApiView):
+    def _detail(self, request, kb):
+        perms = kb_perms_for_user(user=request.user, kb=kb)
+        return Response(s.kb_detail(kb=kb, summary=kb_status_summary(kb=kb), permissions=perms))
+
+    @extend_schema(responses=s.KnowledgeBaseDetail, summary="A knowledge base: configuration, status and counts")
+    def get(self, request, kb_id):
+        return self._detail(request, kb_get_for_user(user=request.user, kb_id=kb_id))
+
+    @extend_schema(request=s.KnowledgeBaseUpdate, responses=s.KnowledgeBaseDetail, summary="Update a knowledge base")
+    def patch(self, request, kb_id):
+        kb = kb_get_for_user(user=request.user, kb_id=kb_id, perm=Perm.KB_UPDATE)
+        data = validated(s.KnowledgeBaseUpdate, request.data)
+        writes.kb_update(kb=kb, user=request.user, request=request, **data)
+        return self._detail(request, kb)
+
+    @extend_schema(responses={204: None}, summary="Delete a knowledge base with its documents and chunks")
+    def delete(self, request, kb_id):
+        kb = kb_get_for_user(user=request.user, kb_id=kb_id, perm=Perm.KB_DELETE)
+        writes.kb_delete(kb=kb, user=request.user, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=TAGS)
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=DocumentStatus.values)],
+        summary="Documents of a knowledge base with their processing status",
+    )
+)
+class DocumentListView(ApiListView):
+    serializer_class = s.DocumentSerializer
+
+    def get_queryset(self):
+        self.kb = kb_get_for_user(user=self.request.user, kb_id=self.kwargs["kb_id"])
+        return reads.documents_for_kb(kb=self.kb, status=_query(self.request, "status")["status"])
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        audit_read(request=request, action="list_documents", kb=self.kb, details={"count": response.data["count"]})
+        return response
+
+
+@extend_schema(tags=TAGS)
+class DocumentDetailView(ApiView):
+    @extend_schema(responses=s.DocumentDetail, summary="A document: status, progress, stage times, error, attempts")
+    def get(self, request, kb_id, document_id):
+        kb = kb_get_for_user(user=request.user, kb_id=kb_id)
+        document = reads.document_get(kb=kb, document_id=document_id)
+        audit_read(request=request, action="read_document", kb=kb, resource=document)
+        return Response(s.DocumentDetail(document).data)
+
+    @extend_schema(responses={204: None}, summary="Delete a document and its chunks")
+    def delete(self, request, kb_id, document_id):
+        kb = kb_get_for_user(user=request.user, kb_id=kb_id, perm=Perm.KB_UPDATE)
+        document = reads.document_get(kb=kb, document_id=document_id)
+        services.document_delete(document=document, user=request.user, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=TAGS)
+class DocumentReprocessView(ApiView):
+    @extend_schema(request=None, responses={202: s.DocumentDetail}, summary="Queue a document again")
+    def post(self, request, kb_id, document_id):
+        kb = kb_get_for_user(user=request.user, kb_id=kb_id, perm=Perm.KB_UPDATE)
+        document = reads.document_get(kb=kb, document_id=document_id)
+        document = services.document_reprocess(document=document, user=request.user, request=request)
+        return Response(s.DocumentDetail(document).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=TAGS)
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[OpenApiParameter("document_id", OpenApiTypes.UUID, description="only this document's chunks")],
+        summary="Indexed chunks of a knowledge base",
+    )
+)
+class ChunkListView(ApiListView):
+    serializer_class = s.ChunkSerializer
+
+    def get_queryset(self):
+        self.kb = kb_get_for_user(user=self.request.user, kb_id=self.kwargs["kb_id"])
+        self.document_id = _query(self.request, "document_id")["document_id"]
+        return reads.chunks_for_kb(kb=self.kb, document_id=self.document_id)
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        details = {"document_id": str(self.document_id) if self.document_id else None, "count": response.data["count"]}
+        audit_read(request=request, action="list_chunks", kb=self.kb, details=details)
+        return response
+
+
+@extend_schema(tags=TAGS)
+class SearchView(HeavyThrottled, ApiView):
+    @extend_schema(request=s.SearchRequest, responses=s.SearchResponse, summary="Hybrid, vector or keyword search")
+    def post(self, request, kb_id):
+        kb = kb_get_for_user(user=request.user, kb_id=kb_id)
+        data = validated(s.SearchRequest, request.data)
+        started = time.perf_counter()
+        results = chunk_search(
+            kb=kb, query=data["query"], mode=data["mode"], top_k=data["top_k"], filters=data.get("filters"),
+            score_threshold=data.get("score_threshold"), fusion_method=data["fusion"],
+            vector_weight=data.get("vector_weight"),
+        )  # fmt: skip
+        took_ms = round((time.perf_counter() - started) * 1000, 1)
+        audit_read(
+            request=request, action="search", kb=kb,
+            details={"mode": data["mode"], "top_k": data["top_k"], "query_chars": len(data["query"]),
+                     "results": len(results)},
+        )  # fmt: skip
+        return Response({
+            "query": data["query"], "mode": data["mode"], "top_k": data["top_k"], "took_ms": took_ms,
+            "results": s.SearchHit([r.to_dict() for r in results], many=True).data,
+        })  # fmt: skip

@@ -1,0 +1,73 @@
+"""The KB page: documents with live status (polled only while something is unfinished), retry, and
+adding sources through a draft that targets this KB."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from drafts.selectors import drafts_for_user
+from drafts.services import draft_create
+from kb.forms import SearchForm
+from kb.models import DocumentStatus
+from kb.selectors import kb_status_summary
+from kb.services import document_reprocess
+from kb.views.common import get_document, get_kb, require
+from tenants.models import Perm
+
+MAX_DOCUMENTS = 300  # shown on the page; problems first
+TEMPLATE = "kb/detail.html"
+
+
+def _documents_context(kb) -> dict:
+    documents = list(
+        kb.documents.defer("metadata", "stats", "stage_times").order_by("created_at", "name")[: MAX_DOCUMENTS + 1]
+    )
+    problems = {DocumentStatus.FAILED, DocumentStatus.QUARANTINED}
+    documents.sort(key=lambda d: d.status not in problems)
+    summary = kb_status_summary(kb=kb)
+    return {
+        "documents": documents[:MAX_DOCUMENTS],
+        "more_documents": max(0, summary["documents"] - MAX_DOCUMENTS),
+        "summary": summary,
+        "attention": sum(summary["by_status"].get(s, 0) for s in problems),
+        "polling": any(d.is_unfinished for d in documents),
+    }
+
+
+@login_required
+@require_GET
+def kb_detail(request, kb_id):
+    kb, perms = get_kb(request, kb_id)
+    context = {"kb": kb, "perms": perms, **_documents_context(kb)}
+    if request.htmx:
+        return render(request, f"{TEMPLATE}#documents", context)
+    context["search_form"] = SearchForm(initial={"mode": "hybrid", "top_k": 5})
+    context["pending_drafts"] = drafts_for_user(user=request.user).filter(target_kb=kb)
+    return render(request, TEMPLATE, context)
+
+
+@login_required
+@require_POST
+def document_retry(request, kb_id, document_id):
+    kb, perms = get_kb(request, kb_id, perm=Perm.KB_UPDATE)
+    document = get_document(kb, document_id)
+    document_reprocess(document=document, user=request.user, request=request)
+    if request.htmx:
+        return render(request, f"{TEMPLATE}#documents", {"kb": kb, "perms": perms, **_documents_context(kb)})
+    messages.success(request, f"“{document.name}” is queued again.")
+    return redirect("kb:detail", kb_id=kb.pk)
+
+
+@login_required
+@require_POST
+def add_sources(request, kb_id):
+    kb, perms = get_kb(request, kb_id, perm=Perm.KB_UPDATE)
+    require(perms, Perm.KB_CREATE)  # the sources go through a draft, which needs kb:create in the workspace
+    draft = draft_create(
+        workspace=kb.workspace, user=request.user, name=f"More sources for {kb.name}"[:255], target_kb=kb,
+        request=request,
+    )  # fmt: skip
+    return redirect("drafts:sources", draft_id=draft.pk)

@@ -1,0 +1,36 @@
+from django.contrib import admin
+
+from privexbot.models import AuditEvent
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit trail is evidence: it can be searched and read here, never added to, edited or deleted."""
+
+    list_display = (
+        "timestamp",
+        "event_type",
+        "action",
+        "username",
+        "resource_type",
+        "resource_id",
+        "success",
+        "ip_address",
+    )
+    list_filter = ("event_type", "action", "success", "resource_type", "timestamp")
+    search_fields = ("username", "resource_id", "ip_address", "=workspace_id", "=organization_id")
+    date_hierarchy = "timestamp"
+    list_per_page = 100
+    show_full_result_count = False  # counting a large audit table on every page is slow
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

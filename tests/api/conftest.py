@@ -1,0 +1,73 @@
+import pytest
+from rest_framework.test import APIClient
+
+from tests.drafts.conftest import corpus, docs_site, no_enqueue  # noqa: F401  (shared fixtures)
+
+TEXT = "Our refund policy: refunds are issued within 14 days of receiving the returned item. " * 30
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles(db, monkeypatch):
+    """Every test starts with empty rate-limit windows of its own: all test clients share one address, and other
+    test runs on this machine share the Redis server and the small user ids."""
+    import os
+    import uuid
+
+    from privexbot.api import throttling
+    from privexbot.redis import get_client
+
+    prefix = f"pxb:throttle-test:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(throttling, "KEY_PREFIX", prefix)
+    yield prefix
+    for key in get_client().scan_iter(match=f"{prefix}:*"):
+        get_client().delete(key)
+
+
+@pytest.fixture
+def api(db):
+    """api(user) -> an APIClient authenticated with a real bearer token; api() is anonymous."""
+    from tenants.services import api_token_create
+
+    def make(user=None):
+        client = APIClient()
+        if user is not None:
+            _, token = api_token_create(user=user, name="tests")
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def draft(workspace, owner):
+    from drafts.services import draft_create
+
+    return draft_create(workspace=workspace, user=owner, name="Support KB", description="FAQ")
+
+
+@pytest.fixture
+def text_source(draft, owner):
+    from drafts.services import draft_source_add_text
+
+    return draft_source_add_text(draft=draft, user=owner, title="Refunds", content=TEXT)
+
+
+@pytest.fixture
+def ready_kb(kb, owner, no_enqueue):  # noqa: F811
+    """The `kb` fixture with one processed text document."""
+    from kb.pipeline import runner
+    from kb.services import document_create_from_text
+
+    document = document_create_from_text(kb=kb, user=owner, title="Refunds", content=TEXT)
+    assert runner.process(document.pk) == "ready"
+    return kb
+
+
+def error_of(response, status: int) -> dict:
+    """Assert the status and the shared error shape; return the error object."""
+    assert response.status_code == status, (response.status_code, getattr(response, "data", response.content))
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]
