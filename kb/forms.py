@@ -1,20 +1,14 @@
-"""Forms of the KB pages.
-
-KBSettingsForm.save and KBDeleteForm.delete write through here only because kb.services has no kb_update /
-kb_delete yet; they audit like a service and delete documents through kb.services.document_delete (which
-removes the stored files). Move them to kb/services.py when the API needs them too."""
+"""Forms of the KB pages; writes go through kb.services like every other door."""
 
 from __future__ import annotations
 
 from django import forms
-from django.db import transaction
 
 from drafts.forms import Form
 from kb.models import KnowledgeBase
 from kb.search import MODES
 from kb.search.selector import MAX_TOP_K
-from kb.services import document_delete
-from privexbot.audit import audit_record
+from kb.services import kb_delete, kb_update
 
 MODE_LABELS = {"hybrid": "Hybrid (vector + keyword)", "vector": "Vector (meaning)", "keyword": "Keyword (exact words)"}
 
@@ -31,15 +25,7 @@ class KBSettingsForm(Form):
 
     def save(self, *, kb: KnowledgeBase, user, request=None) -> KnowledgeBase:
         changes = {k: v for k, v in self.cleaned_data.items() if getattr(kb, k) != v}
-        if changes:
-            for field, value in changes.items():
-                setattr(kb, field, value)
-            kb.save(update_fields=[*changes, "updated_at"])
-            audit_record(
-                event_type="knowledge_base", action="update", user=user, request=request,
-                workspace=kb.workspace, resource=kb, details={"fields": sorted(changes)},
-            )  # fmt: skip
-        return kb
+        return kb_update(kb=kb, user=user, request=request, **changes)
 
 
 class KBDeleteForm(Form):
@@ -55,14 +41,7 @@ class KBDeleteForm(Form):
             raise forms.ValidationError("The name does not match; nothing was deleted.")
         return value
 
-    @transaction.atomic
     def delete(self, *, user, request=None) -> str:
-        kb, name = self.kb, self.kb.name
-        for document in kb.documents.all():
-            document_delete(document=document, user=user, request=request)
-        audit_record(
-            event_type="knowledge_base", action="delete", user=user, request=request,
-            workspace=kb.workspace, resource=kb, details={"name": name},
-        )  # fmt: skip
-        kb.delete()
+        name = self.kb.name
+        kb_delete(kb=self.kb, user=user, request=request)
         return name

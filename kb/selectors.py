@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 
-from kb.models import KnowledgeBase
+from kb.models import UNFINISHED, Chunk, Document, DocumentStatus, KnowledgeBase
 from tenants.models import Perm
 from tenants.selectors import parse_uuid, workspaces_for_user
 
@@ -53,25 +53,12 @@ def kb_perms_for_user(*, user, kb: KnowledgeBase) -> frozenset[str]:
 
 def kb_status_summary(*, kb: KnowledgeBase) -> dict:
     """Counts per document status, chunk totals and an overall status derived from the documents."""
-    from django.db.models import Count, Sum
-
-    from kb.models import UNFINISHED, DocumentStatus
-
     rows = kb.documents.values("status").annotate(n=Count("pk"), chunks=Sum("chunk_count"), tokens=Sum("token_count"))
     by_status = {r["status"]: r["n"] for r in rows}
     total = sum(by_status.values())
     unfinished = sum(by_status.get(s, 0) for s in UNFINISHED)
-    problems = by_status.get(DocumentStatus.FAILED, 0) + by_status.get(DocumentStatus.QUARANTINED, 0)
-    if total == 0:
-        overall = "empty"
-    elif unfinished:
-        overall = "processing"
-    elif problems == total:
-        overall = "failed"
-    elif problems:
-        overall = "ready_with_errors"
-    else:
-        overall = "ready"
+    problems = sum(by_status.get(s, 0) for s in PROBLEMS)
+    overall = kb_overall_status(documents=total, unfinished=unfinished, problems=problems)
     return {
         "status": overall,
         "documents": total,
@@ -79,3 +66,70 @@ def kb_status_summary(*, kb: KnowledgeBase) -> dict:
         "chunks": sum(r["chunks"] or 0 for r in rows if r["status"] == DocumentStatus.READY),
         "tokens": sum(r["tokens"] or 0 for r in rows if r["status"] == DocumentStatus.READY),
     }
+
+
+PROBLEMS = (DocumentStatus.FAILED, DocumentStatus.QUARANTINED)
+
+
+def kb_list_for_user(*, user, workspace_id=None) -> QuerySet[KnowledgeBase]:
+    """Readable KBs (optionally of one workspace) with document and chunk counts, in one query."""
+    qs = kb_queryset_for_user(user=user)
+    if workspace_id is not None:
+        qs = qs.filter(workspace_id=workspace_id)
+    return qs.annotate(
+        n_documents=Count("documents"),
+        n_unfinished=Count("documents", filter=Q(documents__status__in=UNFINISHED)),
+        n_problems=Count("documents", filter=Q(documents__status__in=PROBLEMS)),
+        n_chunks=Sum("documents__chunk_count", filter=Q(documents__status=DocumentStatus.READY)),
+    ).order_by("-created_at")
+
+
+def kb_overall_status(*, documents: int, unfinished: int, problems: int) -> str:
+    """The same rule as kb.selectors.kb_status_summary, from counts."""
+    if documents == 0:
+        return "empty"
+    if unfinished:
+        return "processing"
+    if problems == documents:
+        return "failed"
+    return "ready_with_errors" if problems else "ready"
+
+
+def kb_summaries_for_user(*, user, workspace_id) -> list[tuple[KnowledgeBase, dict]]:
+    """(kb, summary) for a workspace's KBs, in one query: status, documents, chunks, problems."""
+    rows = kb_list_for_user(user=user, workspace_id=workspace_id).order_by("name")
+    return [
+        (
+            kb,
+            {
+                "status": kb_overall_status(
+                    documents=kb.n_documents, unfinished=kb.n_unfinished, problems=kb.n_problems
+                ),
+                "documents": kb.n_documents,
+                "chunks": kb.n_chunks or 0,
+                "problems": kb.n_problems,
+            },
+        )
+        for kb in rows
+    ]
+
+
+def documents_for_kb(*, kb: KnowledgeBase, status: str | None = None) -> QuerySet[Document]:
+    qs = kb.documents.order_by("created_at", "name")
+    return qs.filter(status=status) if status else qs
+
+
+def document_get(*, kb: KnowledgeBase, document_id) -> Document:
+    document = kb.documents.select_related("kb__workspace").filter(pk=parse_uuid(document_id)).first()
+    if document is None:
+        raise Http404("document not found")
+    return document
+
+
+def chunks_for_kb(*, kb: KnowledgeBase, document_id=None) -> QuerySet[Chunk]:
+    qs = (
+        Chunk.objects.filter(kb=kb)
+        .defer("embedding", "embedding_768", "search_vector")
+        .order_by("document__created_at", "document_id", "index")
+    )
+    return qs.filter(document_id=document_id) if document_id is not None else qs

@@ -3,7 +3,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from drafts.selectors import drafts_for_user
-from kb.selectors import kb_queryset_for_user, kb_status_summary
+from kb.selectors import kb_queryset_for_user, kb_summaries_for_user
 from tenants.models import ROLE_PERMISSIONS, Perm
 from tenants.selectors import workspaces_for_user
 
@@ -22,7 +22,7 @@ def home(request):
         request.session[SESSION_KEY] = str(current.pk)
         kbs = kb_queryset_for_user(user=request.user).order_by("name")
         context.update(
-            knowledge_bases=[(kb, kb_status_summary(kb=kb)) for kb in kbs.filter(workspace=current)],
+            knowledge_bases=kb_summaries_for_user(user=request.user, workspace_id=current.pk),
             shared=list(kbs.exclude(workspace__in=[w.pk for w in workspaces])),
             drafts=list(drafts_for_user(user=request.user).filter(workspace=current).select_related("target_kb")),
             can_create=Perm.KB_CREATE in ROLE_PERMISSIONS[current.role],

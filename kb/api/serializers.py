@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from kb.api.reads import kb_overall_status
 from kb.models import DocumentStatus
 from kb.search import MODES
 from kb.search.filters import KEYS as FILTER_KEYS
 from kb.search.selector import MAX_TOP_K
+from kb.selectors import kb_overall_status
 from privexbot.api.serializers import JSONObjectField
 
 MAX_QUERY_CHARS = 1000

@@ -11,8 +11,9 @@ from rest_framework import serializers as drf
 from rest_framework import status
 from rest_framework.response import Response
 
+from kb import selectors as reads
 from kb import services
-from kb.api import reads, writes
+from kb import services as writes
 from kb.api import serializers as s
 from kb.models import DocumentStatus
 from kb.search import chunk_search
