@@ -139,6 +139,7 @@ def crawl_source(source_id) -> str | None:
     config.concurrency = settings.CRAWL_MAX_CONCURRENT
     config.timeout = settings.CRAWL_TIMEOUT
     config.user_agent = settings.CRAWL_USER_AGENT
+    config.allow_private = settings.CRAWL_ALLOW_PRIVATE
     pages, report = [], []
     cancelled = False
     with tempfile.TemporaryDirectory(prefix="pxb-crawl-") as out_dir:

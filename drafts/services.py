@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import BinaryIO
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -179,6 +180,13 @@ def draft_source_add_website(
         field, _, message = str(exc).partition(": ")
         field = "url" if field == "start_url" else f"crawl_config.{field}"
         raise ValidationError({field: [message or str(exc)]}) from None
+    if not settings.CRAWL_ALLOW_PRIVATE:
+        from urllib.parse import urlsplit
+
+        from drafts.crawler.netguard import blocked_reason
+
+        if reason := blocked_reason(urlsplit(config.start_url).hostname or ""):
+            raise ValidationError({"url": [reason[0].upper() + reason[1:]]})
     stored_config = {
         "max_depth": config.max_depth,
         "max_pages": config.max_pages,

@@ -271,6 +271,7 @@ if unknown := set(ALLOWED_FILE_TYPES) - _KNOWN_TYPES:
 CRAWL_MAX_CONCURRENT = env_int("CRAWL_MAX_CONCURRENT", 5, minimum=1, maximum=64)
 CRAWL_TIMEOUT = env_int("CRAWL_TIMEOUT", 30, minimum=1)
 CRAWL_USER_AGENT = env_str("CRAWL_USER_AGENT", "PrivexBot/1.0")
+CRAWL_ALLOW_PRIVATE = env_bool("CRAWL_ALLOW_PRIVATE", False)
 ENABLE_AUDIT_LOGGING = env_bool("ENABLE_AUDIT_LOGGING", True)
 AUDIT_LOG_LEVEL = env_choice("AUDIT_LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
 AUDIT_LOG_FILE = Path(env_str("AUDIT_LOG_FILE", str(VAR_DIR / "logs" / "audit.jsonl")))

@@ -11,8 +11,17 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
 # A fixed test master key (32 bytes, base64). Never used outside the test suite.
 os.environ.setdefault("ENCRYPTION_KEY", "dGVzdC1vbmx5LWtleS0zMi1ieXRlcy1sb25nLWtleSE=")
+# Every server the tests crawl lives on 127.0.0.1; the SSRF tests switch this off where they test the refusal.
+os.environ.setdefault("CRAWL_ALLOW_PRIVATE", "true")
 os.environ.setdefault("PERMANENT_STORAGE_PATH", tempfile.mkdtemp(prefix="pxb-test-storage-"))
 
 from privexbot.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Test sessions that run side by side (different PRIVEXBOT_DB_NAME) share the test Redis: give each its own
+# queue namespace and cache prefix, so one session's workers never take another session's jobs.
+# setdefault: worker processes started by the tests inherit the session of the process that started them.
+_SESSION = os.environ.setdefault("PRIVEXBOT_TEST_SESSION", os.environ.get("PRIVEXBOT_DB_NAME", "privexbot"))
+DRAMATIQ_BROKER["OPTIONS"]["namespace"] = f"dramatiq-{_SESSION}"  # noqa: F405
+CACHES["default"]["KEY_PREFIX"] = f"pxb-{_SESSION}"  # noqa: F405

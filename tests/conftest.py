@@ -81,7 +81,10 @@ def worker_process(transactional_db):
     from privexbot.redis import get_client
 
     client = get_client()
-    for key in client.scan_iter(match="dramatiq:*"):  # no stale messages from earlier tests
+    from django.conf import settings
+
+    namespace = settings.DRAMATIQ_BROKER["OPTIONS"].get("namespace", "dramatiq")
+    for key in client.scan_iter(match=f"{namespace}:*"):  # no stale messages from earlier tests
         client.delete(key)
     started = []
     root = Path(__file__).resolve().parents[1]

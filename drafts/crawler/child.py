@@ -51,7 +51,10 @@ def crawl_settings(config: CrawlConfig) -> dict:
         "DEPTH_PRIORITY": 1,
         "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
         "SCHEDULER_DISK_QUEUE": "scrapy.squeues.PickleFifoDiskQueue",
-        "DOWNLOADER_MIDDLEWARES": {"drafts.crawler.spider.StayOnSiteMiddleware": 50},
+        "DOWNLOADER_MIDDLEWARES": {
+            "drafts.crawler.spider.PrivateAddressGuard": 40,
+            "drafts.crawler.spider.StayOnSiteMiddleware": 50,
+        },
     }
 
 

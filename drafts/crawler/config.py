@@ -28,6 +28,7 @@ class CrawlConfig:
     timeout: int = 30
     user_agent: str = "PrivexBot/1.0"
     obey_robots: bool = True
+    allow_private: bool = False  # crawl private/loopback/link-local addresses (operator setting CRAWL_ALLOW_PRIVATE)
 
 
 def validate_crawl_config(data: dict) -> CrawlConfig:
@@ -50,6 +51,8 @@ def validate_crawl_config(data: dict) -> CrawlConfig:
         raise ValueError("user_agent: must be a non-empty string")
     if not isinstance(values.get("obey_robots", True), bool):
         raise ValueError("obey_robots: must be true or false")
+    if not isinstance(values.get("allow_private", False), bool):
+        raise ValueError("allow_private: must be true or false")
     config = CrawlConfig(**values)
     # Excluded pages are never fetched, so excluding the start page would be a crawl of nothing.
     if matches_any(compile_patterns(config.exclude_patterns), canonical_url(config.start_url)):

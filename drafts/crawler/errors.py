@@ -20,12 +20,18 @@ class LeavesSite(IgnoreRequest):
     """A redirect (or link) that would take the crawl off the start URL's scheme, host and port."""
 
 
+class BlockedAddress(IgnoreRequest):
+    """The host resolves to a private or local address and CRAWL_ALLOW_PRIVATE is off."""
+
+
 class Excluded(IgnoreRequest):
     """A redirect into a URL matched by exclude_patterns."""
 
 
 def describe_failure(exc: BaseException, *, timeout: int) -> tuple[str, str]:
     """("error" | "skipped", reason) for an exception delivered to a request's errback."""
+    if isinstance(exc, BlockedAddress):
+        return "error", str(exc)
     if isinstance(exc, LeavesSite | Excluded):
         return "skipped", str(exc)
     if isinstance(exc, IgnoreRequest):

@@ -12,7 +12,7 @@ from scrapy.http import HtmlResponse
 from scrapy.linkextractors import LinkExtractor
 
 from drafts.crawler.config import CrawlConfig, compile_patterns, matches_any
-from drafts.crawler.errors import Excluded, LeavesSite, describe_failure
+from drafts.crawler.errors import BlockedAddress, Excluded, LeavesSite, describe_failure
 from drafts.crawler.recorder import Recorder
 from drafts.crawler.results import PageResult
 from drafts.crawler.urls import canonical_url, origin_of, url_key
@@ -157,6 +157,30 @@ class SiteSpider(scrapy.Spider):
         if depth == 0 and self.fatal_error is None:
             self.fatal_error = f"start URL failed: {error or skipped}"
         self.recorder.record(PageResult(url, status, depth, error=error, skipped_reason=skipped))
+
+
+class PrivateAddressGuard:
+    """Downloader middleware: every request (links, redirects, robots.txt) to a host that resolves to a
+    non-public address is refused unless the crawl allows private addresses (see netguard)."""
+
+    def __init__(self, crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_request(self, request):
+        if self.crawler.spider.config.allow_private:
+            return None
+        from urllib.parse import urlsplit
+
+        from drafts.crawler.netguard import blocked_reason
+
+        reason = blocked_reason(urlsplit(request.url).hostname or "")
+        if reason is not None:
+            raise BlockedAddress(reason)
+        return None
 
 
 class StayOnSiteMiddleware:

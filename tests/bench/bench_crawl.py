@@ -74,7 +74,9 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
     start_url = f"http://127.0.0.1:{port}/index.html"
-    config = CrawlConfig(start_url=start_url, max_depth=10, max_pages=1000, concurrency=args.concurrency)
+    config = CrawlConfig(
+        allow_private=True, start_url=start_url, max_depth=10, max_pages=1000, concurrency=args.concurrency
+    )
 
     with tempfile.TemporaryDirectory() as out_dir:
         began = time.monotonic()

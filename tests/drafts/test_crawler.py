@@ -111,7 +111,7 @@ def tiny_site(tmp_path_factory):
 
 
 def run(tmp_path: Path, start_url: str, **options) -> tuple[CrawlProgress, list[PageResult]]:
-    handle = start_crawl(CrawlConfig(start_url=start_url, **options), out_dir=tmp_path / "crawl")
+    handle = start_crawl(CrawlConfig(allow_private=True, start_url=start_url, **options), out_dir=tmp_path / "crawl")
     with handle:  # cancels the child if an assertion below fails
         progress = handle.wait(timeout=WAIT)
         assert progress.finished, "crawl did not finish in time"
@@ -295,7 +295,7 @@ def test_silent_server_times_out(tmp_path):
 
 def test_progress_counts_increase_while_running(site, tmp_path):
     base, _ = site
-    handle = start_crawl(CrawlConfig(start_url=base + "index.html", max_pages=30), out_dir=tmp_path)
+    handle = start_crawl(CrawlConfig(allow_private=True, start_url=base + "index.html", max_pages=30), out_dir=tmp_path)
     seen: list[int] = []
     collected: list[PageResult] = []
     with handle:
@@ -315,7 +315,9 @@ def test_progress_counts_increase_while_running(site, tmp_path):
 
 def test_cancel_stops_the_crawl_promptly(site, tmp_path):
     base, _ = site
-    handle = start_crawl(CrawlConfig(start_url=base + "index.html", max_depth=10, max_pages=1000), out_dir=tmp_path)
+    handle = start_crawl(
+        CrawlConfig(allow_private=True, start_url=base + "index.html", max_depth=10, max_pages=1000), out_dir=tmp_path
+    )
     with handle:
         deadline = time.monotonic() + WAIT
         while handle.poll().pages_processed < 5 and time.monotonic() < deadline:
@@ -333,7 +335,9 @@ def test_cancel_stops_the_crawl_promptly(site, tmp_path):
 
 def test_killed_child_is_reported_not_waited_for(site, tmp_path):
     base, _ = site
-    handle = start_crawl(CrawlConfig(start_url=base + "index.html", max_depth=10, max_pages=1000), out_dir=tmp_path)
+    handle = start_crawl(
+        CrawlConfig(allow_private=True, start_url=base + "index.html", max_depth=10, max_pages=1000), out_dir=tmp_path
+    )
     with handle:
         deadline = time.monotonic() + WAIT
         while handle.poll().pages_processed < 1 and time.monotonic() < deadline:
@@ -346,7 +350,9 @@ def test_killed_child_is_reported_not_waited_for(site, tmp_path):
 
 def test_elements_of_a_real_page_contain_its_headings(site, tmp_path):
     base, _ = site
-    [page] = crawl(CrawlConfig(start_url=base + "topics/http/urls.html", max_pages=1), out_dir=tmp_path)
+    [page] = crawl(
+        CrawlConfig(allow_private=True, start_url=base + "topics/http/urls.html", max_pages=1), out_dir=tmp_path
+    )
     assert page.title == "URL dispatcher — Django 3.2.25 documentation"
     titles = [e["text"] for e in page.elements if e["type"] == "Title"]
     assert titles[:3] == ["URL dispatcher", "Overview", "How Django processes a request"]
