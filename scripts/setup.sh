@@ -15,19 +15,10 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip wheel
   # torch first and pinned: any other spec can pull a multi-GB CUDA build.
   .venv/bin/python -m pip install --quiet torch==2.13.0
-  .venv/bin/python -m pip install --quiet -r requirements/dev.txt
-  .venv/bin/python -m pip install --quiet --no-deps -r requirements/nodeps.txt
+  .venv/bin/python -m pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
+  .venv/bin/python -m pip install --quiet --no-deps -r requirements/nodeps.txt -c requirements/constraints.txt
   rm -f .venv/.requirements-*
   touch "$stamp"
 fi
 
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 SCARF_NO_ANALYTICS=true DO_NOT_TRACK=true
-
-# Browser tests drive Debian's Chromium (Playwright cannot download browsers on these machines).
-if [ ! -x /usr/bin/chromium ]; then
-  echo "==> installing Chromium for the browser tests"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium
-fi

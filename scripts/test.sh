@@ -4,6 +4,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
+# Browser tests drive Debian's Chromium (Playwright cannot download browsers on these machines).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "==> installing Chromium for the browser tests"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium
+fi
+
 export DJANGO_SETTINGS_MODULE=privexbot.settings_test
 PY=.venv/bin/python
 echo "==> ruff"
