@@ -205,7 +205,9 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
         [c.content for c in chunks],
         model=model,
         encode=lambda texts: embedder.encode(texts, batch_size=settings.EMBEDDING_BATCH_SIZE),
-        batch_size=settings.EMBEDDING_BATCH_SIZE,
+        # Groups of 8 model batches: the embedder sorts each group by length, so bigger groups pad less
+        # (measured ~10% faster than one batch at a time); a killed worker loses at most one group.
+        batch_size=settings.EMBEDDING_BATCH_SIZE * 8,
         on_progress=reporter.fraction,
     )
     timings["embed_s"] = time.perf_counter() - started

@@ -75,7 +75,8 @@ def test_worker_takes_every_format_and_every_broken_pdf_to_a_final_state(worker_
 
 
 def test_sigkill_mid_document_still_ends_ready_with_exactly_the_expected_chunks(worker_process, kb, owner, corpus):
-    fast_sweep = {"SWEEP_INTERVAL": "1", "DOCUMENT_STALE_AFTER": "4"}
+    # Small embedding groups (8 x 4 chunks), so some are cached before the kill and some are not.
+    fast_sweep = {"SWEEP_INTERVAL": "1", "DOCUMENT_STALE_AFTER": "4", "EMBEDDING_BATCH_SIZE": "4"}
     first = worker_process(**fast_sweep)
     doc = upload(kb, owner, corpus / "pdf" / "cleveref.pdf")
     deadline = time.monotonic() + 300
