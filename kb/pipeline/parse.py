@@ -154,6 +154,14 @@ class _Child:
         self.stderr.close()
 
 
+def shutdown_child() -> None:
+    """Retire this thread's parse child (it exits once idle); the next parse starts a fresh one."""
+    child = getattr(_children, "child", None)
+    if child is not None:
+        child.close()
+        _children.child = None
+
+
 def _child_key(memory_mb: int, cpu_seconds: int) -> tuple:
     # The child's environment is fixed at start; the test-hook switch is part of what it was started with.
     return memory_mb, cpu_seconds, os.environ.get("KB_PARSE_TEST_HOOKS")

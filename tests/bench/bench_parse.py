@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from kb.pipeline.parse import parse_file, parse_in_subprocess  # noqa: E402
+from kb.pipeline.parse import parse_file, parse_in_subprocess, shutdown_child  # noqa: E402
 from kb.pipeline.parse_html import parse_html_bytes  # noqa: E402
 from kb.pipeline.parse_unstructured import prepare_unstructured  # noqa: E402
 
@@ -66,6 +66,7 @@ def bench_octave() -> None:
     started = time.perf_counter()
     [result] = parse_in_subprocess([(str(path), "pdf")], memory_mb=2048, timeout=1800)
     took = time.perf_counter() - started
+    shutdown_child()  # the persistent child must exit for RUSAGE_CHILDREN to include it
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak_mb = usage.ru_maxrss / 1024  # KiB on Linux
     cpu = usage.ru_utime + usage.ru_stime
