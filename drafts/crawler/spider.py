@@ -159,16 +159,18 @@ class SiteSpider(scrapy.Spider):
         self.recorder.record(PageResult(url, status, depth, error=error, skipped_reason=skipped))
 
 
-class PrivateAddressGuard:
-    """Downloader middleware: every request (links, redirects, robots.txt) to a host that resolves to a
-    non-public address is refused unless the crawl allows private addresses (see netguard)."""
-
+class _CrawlerMiddleware:
     def __init__(self, crawler) -> None:
         self.crawler = crawler
 
     @classmethod
     def from_crawler(cls, crawler):
         return cls(crawler)
+
+
+class PrivateAddressGuard(_CrawlerMiddleware):
+    """Downloader middleware: every request (links, redirects, robots.txt) to a host that resolves to a
+    non-public address is refused unless the crawl allows private addresses (see netguard)."""
 
     def process_request(self, request):
         if self.crawler.spider.config.allow_private:
@@ -183,15 +185,8 @@ class PrivateAddressGuard:
         return None
 
 
-class StayOnSiteMiddleware:
+class StayOnSiteMiddleware(_CrawlerMiddleware):
     """Downloader middleware: links are filtered in the spider, but redirects only show up here."""
-
-    def __init__(self, crawler) -> None:
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler):
-        return cls(crawler)
 
     def process_request(self, request):
         if not request.meta.get(OUR_REQUEST) or "redirect_urls" not in request.meta:

@@ -14,18 +14,6 @@ def corpus():
 
 
 @pytest.fixture
-def no_enqueue(monkeypatch):
-    """Record what would be sent to the workers; the tests run the work in-process."""
-    sent = []
-    from drafts import services as draft_services
-    from kb import services as kb_services
-
-    monkeypatch.setattr(kb_services, "_enqueue", lambda ids: sent.extend(("document", str(i)) for i in ids))
-    monkeypatch.setattr(draft_services, "_enqueue", lambda actor, pk: sent.append((actor, str(pk))))
-    return sent
-
-
-@pytest.fixture
 def docs_site():
     """The real Django docs, served on 127.0.0.1 for the crawler."""
 

@@ -12,18 +12,6 @@ EVIL = (
 
 
 @pytest.fixture
-def no_enqueue(monkeypatch):
-    """Record what would go to the workers instead of sending it."""
-    sent = []
-    from drafts import services as draft_services
-    from kb import services as kb_services
-
-    monkeypatch.setattr(kb_services, "_enqueue", lambda ids: sent.extend(("document", str(i)) for i in ids))
-    monkeypatch.setattr(draft_services, "_enqueue", lambda actor, pk: sent.append((actor, str(pk))))
-    return sent
-
-
-@pytest.fixture
 def draft(workspace, owner):
     return draft_create(workspace=workspace, user=owner, name="Support KB", description="FAQ")
 
