@@ -285,6 +285,12 @@ if ENCRYPT_FILES_AT_REST:
     from privexbot.storage import parse_keyring
 
     parse_keyring(ENCRYPTION_KEY)  # a malformed key is a start-up error, not a failure at first upload
+# Search (kb/search/__init__.py explains each; defaults are the measured ones)
+SEARCH_EF_SEARCH = env_int("SEARCH_EF_SEARCH", 200, minimum=1, maximum=1000)
+SEARCH_RRF_K = env_int("SEARCH_RRF_K", 30, minimum=1)
+SEARCH_FUSION = env_choice("SEARCH_FUSION", "weighted", {"weighted", "rrf"})
+SEARCH_VECTOR_WEIGHT = env_float("SEARCH_VECTOR_WEIGHT", 0.55, minimum=0)
+SEARCH_CANDIDATES = env_int("SEARCH_CANDIDATES", 40, minimum=1, maximum=1000)
 CHUNK_PROCESSING_BATCH_SIZE = env_int("CHUNK_PROCESSING_BATCH_SIZE", 100, minimum=1)
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32, minimum=1, maximum=1024)
 VECTOR_UPSERT_BATCH_SIZE = env_int("VECTOR_UPSERT_BATCH_SIZE", 100, minimum=1)

@@ -115,7 +115,7 @@ class SearchRequest(serializers.Serializer):
     mode = serializers.ChoiceField(choices=MODES, default="hybrid")
     filters = JSONObjectField(required=False, help_text=f"any of: {', '.join(FILTER_KEYS)}")
     score_threshold = serializers.FloatField(required=False, allow_null=True)
-    fusion = serializers.ChoiceField(choices=("rrf", "weighted"), default="rrf")
+    fusion = serializers.ChoiceField(choices=("rrf", "weighted"), required=False, allow_null=True, default=None)
     vector_weight = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
 
     def validate_filters(self, value):

@@ -156,7 +156,7 @@ class SearchView(HeavyThrottled, ApiView):
         started = time.perf_counter()
         results = chunk_search(
             kb=kb, query=data["query"], mode=data["mode"], top_k=data["top_k"], filters=data.get("filters"),
-            score_threshold=data.get("score_threshold"), fusion_method=data["fusion"],
+            score_threshold=data.get("score_threshold"), fusion_method=data.get("fusion"),
             vector_weight=data.get("vector_weight"),
         )  # fmt: skip
         took_ms = round((time.perf_counter() - started) * 1000, 1)

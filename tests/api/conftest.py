@@ -1,7 +1,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tests.drafts.conftest import corpus, docs_site, no_enqueue  # noqa: F401  (shared fixtures)
+from tests.drafts.conftest import corpus, docs_site  # noqa: F401  (shared fixtures)
 
 TEXT = "Our refund policy: refunds are issued within 14 days of receiving the returned item. " * 30
 

@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("query")
         parser.add_argument("--mode", choices=MODES, default="hybrid")
         parser.add_argument("--top-k", type=int, default=10)
-        parser.add_argument("--fusion", choices=("rrf", "weighted"), default="rrf")
+        parser.add_argument("--fusion", choices=("rrf", "weighted"), default=None, help="default: SEARCH_FUSION")
         parser.add_argument("--threshold", type=float, default=None, help="drop results scoring below this")
         parser.add_argument("--filters", default=None, help='JSON, e.g. {"source_types": ["file_upload"]}')
         parser.add_argument("--json", action="store_true", help="print the results as JSON")
