@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import BinaryIO
 
 from django.conf import settings
@@ -132,25 +131,24 @@ def draft_source_add_file(
 def draft_source_add_text(
     *, draft: KBDraft, user, title: str, content: str, metadata: dict | None = None, request=None
 ) -> DraftSource:
-    from kb.pipeline.runner import save_elements
-    from kb.pipeline.text import text_to_elements
+    from kb.services import text_accept
 
     title = (title or "").strip()
     if not 1 <= len(title) <= 255:
         raise ValidationError({"title": ["must be 1 to 255 characters"]})
     if len((content or "").strip()) < 10:
         raise ValidationError({"content": ["must be at least 10 characters"]})
-    data = content.encode("utf-8")
+    accepted = text_accept(content=content)
     source = DraftSource.objects.create(
         draft=draft,
         type="text_input",
         name=title,
         status=SourceStatus.COMPLETED,
         file_type="txt",
-        stored_file=get_storage().save(data),
-        elements_file=save_elements(text_to_elements(content)),
-        size_bytes=len(data),
-        content_hash=hashlib.sha256(data).hexdigest(),
+        stored_file=accepted.stored,
+        elements_file=accepted.elements_file,
+        size_bytes=accepted.size,
+        content_hash=accepted.content_hash,
         content_preview=content[:500],
         metadata={**(metadata or {}), "word_count": len(content.split()), "character_count": len(content)},
     )

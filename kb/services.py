@@ -18,6 +18,14 @@ from privexbot.audit import audit_record
 from privexbot.storage import get_storage
 
 
+def _audit_document(document: Document, action: str, *, user, request, **details) -> None:
+    kb = document.kb
+    audit_record(
+        event_type="document", action=action, user=user, request=request, workspace=kb.workspace,
+        resource=document, details={"kb_id": str(kb.pk), **details} if details else {},
+    )  # fmt: skip
+
+
 def _enqueue(document_ids: list) -> None:
     from kb.actors import process_document
 
@@ -83,6 +91,29 @@ def file_accept(*, filename: str, fileobj: BinaryIO) -> AcceptedFile:
     return AcceptedFile(safe_name, file_type, stored, size, digest.hexdigest())
 
 
+@dataclass
+class AcceptedText:
+    stored: str
+    elements_file: str
+    size: int
+    content_hash: str
+
+
+def text_accept(*, content: str) -> AcceptedText:
+    """Pasted text, for KBs and drafts alike: stored encrypted, split into elements in-process (no parser
+    child needed), so the preview and the worker read the same elements."""
+    from kb.pipeline.runner import save_elements
+    from kb.pipeline.text import text_to_elements
+
+    data = content.encode("utf-8")
+    return AcceptedText(
+        stored=get_storage().save(data),
+        elements_file=save_elements(text_to_elements(content)),
+        size=len(data),
+        content_hash=hashlib.sha256(data).hexdigest(),
+    )
+
+
 def document_find_unchanged(*, kb: KnowledgeBase, name: str, content_hash: str) -> Document | None:
     return kb.documents.filter(name=name, content_hash=content_hash).exclude(status=DocumentStatus.FAILED).first()
 
@@ -104,14 +135,14 @@ def document_create_from_file(
         size_bytes=accepted.size,
         content_hash=accepted.content_hash,
     )
-    audit_record(
-        event_type="document",
-        action="create",
+    _audit_document(
+        document,
+        "create",
         user=user,
         request=request,
-        workspace=kb.workspace,
-        resource=document,
-        details={"kb_id": str(kb.pk), "filename": document.name, "size": accepted.size, "type": accepted.file_type},
+        filename=document.name,
+        size=accepted.size,
+        type=accepted.file_type,
     )
     _enqueue([document.pk])
     return document
@@ -124,30 +155,19 @@ def document_create_from_text(*, kb: KnowledgeBase, user, title: str, content: s
         raise PipelineError("invalid", "The title must be 1 to 255 characters.")
     if len(content.strip()) < 10:
         raise PipelineError("invalid", "The text must be at least 10 characters.")
-    from kb.pipeline.runner import save_elements
-    from kb.pipeline.text import text_to_elements
-
-    data = content.encode("utf-8")
+    accepted = text_accept(content=content)
     document = Document.objects.create(
         kb=kb,
         source_type=SourceType.TEXT_INPUT,
         name=title,
         file_type="txt",
         metadata={"word_count": len(content.split()), "char_count": len(content), **(metadata or {})},
-        stored_file=get_storage().save(data),
-        elements_file=save_elements(text_to_elements(content)),
-        size_bytes=len(data),
-        content_hash=hashlib.sha256(data).hexdigest(),
+        stored_file=accepted.stored,
+        elements_file=accepted.elements_file,
+        size_bytes=accepted.size,
+        content_hash=accepted.content_hash,
     )
-    audit_record(
-        event_type="document",
-        action="create",
-        user=user,
-        request=request,
-        workspace=kb.workspace,
-        resource=document,
-        details={"kb_id": str(kb.pk), "title": title, "type": "text"},
-    )
+    _audit_document(document, "create", user=user, request=request, title=title, type="text")
     _enqueue([document.pk])
     return document
 
@@ -160,14 +180,7 @@ def document_reprocess(*, document: Document, user=None, request=None, reset_att
     if reset_attempts:
         updates["attempts"] = 0
     Document.objects.filter(pk=document.pk).update(**updates)
-    audit_record(
-        event_type="document",
-        action="reprocess",
-        user=user,
-        request=request,
-        workspace=document.kb.workspace,
-        resource=document,
-    )
+    _audit_document(document, "reprocess", user=user, request=request)
     _enqueue([document.pk])
     document.refresh_from_db()
     return document
@@ -190,16 +203,7 @@ def kb_reindex(*, kb: KnowledgeBase, user=None, request=None) -> int:
 def document_delete(*, document: Document, user=None, request=None) -> None:
     storage = get_storage()
     files = [f for f in (document.stored_file, document.elements_file) if f]
-    kb = document.kb
-    audit_record(
-        event_type="document",
-        action="delete",
-        user=user,
-        request=request,
-        workspace=kb.workspace,
-        resource=document,
-        details={"kb_id": str(kb.pk), "name": document.name},
-    )
+    _audit_document(document, "delete", user=user, request=request, name=document.name)
     document.delete()
     transaction.on_commit(lambda: [storage.delete(f) for f in files])
 
