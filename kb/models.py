@@ -116,7 +116,8 @@ class Document(models.Model):
 
 class Chunk(models.Model):
     """One indexed piece of a document. `embedding` holds 384-d vectors (the default model);
-    768-d models use `embedding_768`. The tsvector is written with the KB's text-search language."""
+    768-d models use `embedding_768`. The tsvector is written with the KB's text-search language: the heading
+    path at weight B, then the content (weight D)."""
 
     id = models.BigAutoField(primary_key=True)
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")

@@ -16,6 +16,12 @@ from kb.pipeline.types import ChunkData, PipelineError
 VECTOR_COLUMNS = {384: "embedding", 768: "embedding_768"}
 
 
+def headings_text(metadata: dict) -> str:
+    """The chunk's heading path (page title > section > ...) as text: stored at weight B in search_vector,
+    ahead of the content (weight D), so the keyword leg can score what a chunk is about above passing mentions."""
+    return "\n".join(str(h) for h in (metadata or {}).get("heading_path") or [])
+
+
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -119,7 +125,8 @@ def replace_chunks(*, document_id, kb_id, language: str, version: int, chunks: l
         psycopg_sql.SQL(
             "INSERT INTO kb_chunk (document_id, kb_id, version, index, content, content_hash, token_count, word_count,"
             " char_count, truncated, metadata, {column}, search_vector, created_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, to_tsvector(%s::regconfig, %s), now())"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            " setweight(to_tsvector(%s::regconfig, %s), 'B') || to_tsvector(%s::regconfig, %s), now())"
         )
         .format(column=psycopg_sql.Identifier(column))
         .as_string(connection.connection)
@@ -134,7 +141,7 @@ def replace_chunks(*, document_id, kb_id, language: str, version: int, chunks: l
                 (
                     document_id, kb_id, version, c.index, c.content, text_hash(c.content), c.token_count,
                     c.word_count, c.char_count, c.truncated, Jsonb(c.metadata), vectors[start + i], language,
-                    c.content,
+                    headings_text(c.metadata), language, c.content,
                 )
                 for i, c in enumerate(chunks[start : start + batch])
             ]  # fmt: skip

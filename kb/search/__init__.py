@@ -16,8 +16,7 @@ chosen on the Django-docs dev question set and checked on the held-out FAQ set, 
     SEARCH_KEYWORD_NORMALIZATION   0      ts_rank normalisation bits (0 = none; 1 = divide by 1 + log(length))
     SEARCH_KEYWORD_COMMON_FRACTION 0.05   terms in more chunks than this score but do not select rows
     SEARCH_KEYWORD_MAX_MATCHES     2000   matching rows ranked at most (bounds any-common-term queries on big KBs)
-    SEARCH_KEYWORD_HEADINGS        query  heading-path terms scored at weight B: query (built at query time) |
-                                          stored (search_vector already carries them) | off
+    SEARCH_KEYWORD_HEADING_WEIGHT  0.4    ts_rank weight of the heading path (stored at weight B; body text is 0.1)
     SEARCH_TERM_STATS_SECONDS      600    how long a process keeps the term statistics it read
 """
 

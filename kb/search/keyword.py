@@ -9,14 +9,11 @@ rows (unless too few rows match otherwise): ranking every chunk that says "djang
 any-term query slow on a large table.
 
 Headings count more than body text: a chunk's heading path (page title > section > subsection) is what the
-chunk is about, and a question usually names that topic. Scoring reads setweight(headings, 'B') || content
-(content is weight D), so ts_rank's default weights {D 0.1, C 0.2, B 0.4, A 1.0} make a heading term worth
-four body occurrences. SEARCH_KEYWORD_HEADINGS picks where that vector comes from:
-  query   built at query time for the (at most SEARCH_KEYWORD_MAX_MATCHES) matched rows, from
-          metadata->'heading_path' (rows are still matched on content through the GIN index)
-  stored  search_vector already holds the weight-B headings (the write path computes
-          setweight(to_tsvector(lang, headings), 'B') || setweight(to_tsvector(lang, content), 'D'))
-  off     content only
+chunk is about, and a question usually names that topic. The write path stores
+setweight(to_tsvector(lang, headings), 'B') || to_tsvector(lang, content) (content is weight D), so heading
+terms also select rows, and every ranking here passes the weights {D 0.1, C 0.2, B heading weight, A 1.0}:
+SEARCH_KEYWORD_HEADING_WEIGHT (default 0.4, ts_rank's own B weight: a heading term is worth four body
+occurrences; 0.1 = headings count as body text).
 Chosen on the Django-docs dev question set, checked on the held-out FAQ set (tests/bench/bench_search.py).
 """
 
@@ -32,7 +29,6 @@ from kb.search.types import setting
 
 EXPLICIT_SYNTAX = re.compile(r'"|(^|\s)-\w|\s+or\s+', re.IGNORECASE)
 RANKINGS = ("idf", "ts_rank", "ts_rank_cd")
-HEADINGS = ("query", "stored", "off")
 _STATS: dict[str, object] = {"at": -1e9, "freqs": {}, "floor": 0.0}
 
 
@@ -65,14 +61,23 @@ def idf(fraction: float) -> float:
     return math.log(1.0 + (1.0 - fraction) / fraction)  # BM25's idf with n/N = fraction
 
 
+def weights_sql() -> str:
+    """ts_rank's weight array {D, C, B, A} with B (the stored heading path) at SEARCH_KEYWORD_HEADING_WEIGHT."""
+    heading = float(setting("SEARCH_KEYWORD_HEADING_WEIGHT", 0.4))
+    if not 0.0 <= heading <= 1.0:
+        raise ValueError("SEARCH_KEYWORD_HEADING_WEIGHT must be between 0 and 1")
+    return f"'{{0.1, 0.2, {heading:g}, 1.0}}'::float4[]"
+
+
 def search(*, kb_id, language: str, query: str, limit: int, where: str, params: list) -> dict[int, tuple[int, float]]:
     """chunk id -> (rank, score), best first."""
     ranking = setting("SEARCH_KEYWORD_RANKING", "idf")
     norm = int(setting("SEARCH_KEYWORD_NORMALIZATION", 0))
+    weights = weights_sql()
     if EXPLICIT_SYNTAX.search(query):
         q_sql, q_params = "websearch_to_tsquery(%s::regconfig, %s)", [language, query]
         return _run(
-            kb_id, language, f"ts_rank_cd(c.search_vector, {q_sql}, {norm})", q_params, q_sql, q_params, limit,
+            kb_id, f"ts_rank_cd({weights}, c.search_vector, {q_sql}, {norm})", q_params, q_sql, q_params, limit,
             where, params,
         )  # fmt: skip
     with connection.cursor() as cursor:
@@ -82,42 +87,74 @@ def search(*, kb_id, language: str, query: str, limit: int, where: str, params: 
         return {}
     any_term = " | ".join(lexeme_query(lex) for lex in lexemes)
     if ranking in ("ts_rank", "ts_rank_cd"):
-        return _run(kb_id, language, f"{ranking}(c.search_vector, %s::tsquery, {norm})", [any_term], "%s::tsquery",
+        return _run(kb_id, f"{ranking}({weights}, c.search_vector, %s::tsquery, {norm})", [any_term], "%s::tsquery",
                     [any_term], limit, where, params)  # fmt: skip
     freqs, floor = _term_frequencies()
     fractions = {lex: freqs.get(lex, floor) for lex in lexemes}
-    score = " + ".join(f"%s * ts_rank(c.search_vector, %s::tsquery, {norm})" for _ in lexemes)
+    score = " + ".join(f"%s * ts_rank({weights}, c.search_vector, %s::tsquery, {norm})" for _ in lexemes)
     score_params = [p for lex in lexemes for p in (idf(fractions[lex]), lexeme_query(lex))]
-    common = float(setting("SEARCH_KEYWORD_COMMON_FRACTION", 0.05))
-    rare = [lex for lex in lexemes if fractions[lex] <= common]
-    if rare and len(rare) < len(lexemes):
-        selective = " | ".join(lexeme_query(lex) for lex in rare)
-        hits = _run(kb_id, language, score, score_params, "%s::tsquery", [selective], limit, where, params)
+    cap = rows_to_rank(len(lexemes), limit)
+    selective = selecting_terms(fractions, kb_rows=_kb_rows(kb_id), cap=cap)
+    if len(selective) < len(lexemes):
+        query_sql = " | ".join(lexeme_query(lex) for lex in selective)
+        hits = _run(kb_id, score, score_params, "%s::tsquery", [query_sql], limit, where, params, cap)
         if len(hits) >= limit:
             return hits
-    return _run(kb_id, language, score, score_params, "%s::tsquery", [any_term], limit, where, params)
+    return _run(kb_id, score, score_params, "%s::tsquery", [any_term], limit, where, params, cap)
 
 
-def _run(kb_id, language, score_sql, score_params, match_sql, match_params, limit, where, params):
+def rows_to_rank(terms: int, limit: int) -> int:
+    """How many matching rows a plain query ranks: SEARCH_KEYWORD_RANK_BUDGET term evaluations shared by the
+    query's terms (each row costs one ts_rank per term), within [limit, SEARCH_KEYWORD_MAX_MATCHES]."""
+    budget = int(setting("SEARCH_KEYWORD_RANK_BUDGET", 12000))
+    return max(limit, min(int(setting("SEARCH_KEYWORD_MAX_MATCHES", 2000)), budget // max(1, terms)))
+
+
+def selecting_terms(fractions: dict[str, float], *, kb_rows: int, cap: int) -> list[str]:
+    """The terms whose matches get ranked: all of them when their expected matches fit in `cap` rows;
+    otherwise the rarest ones (highest idf, so the rows that can score highest) whose expected matches fit,
+    at least one, and never a term in more than SEARCH_KEYWORD_COMMON_FRACTION of the chunks (common terms
+    still score the rows that are ranked)."""
+    ordered = sorted(fractions, key=lambda lex: (fractions[lex], lex))
+    if sum(fractions.values()) * kb_rows <= cap:
+        return ordered
+    common = float(setting("SEARCH_KEYWORD_COMMON_FRACTION", 0.05))
+    chosen, expected = [], 0.0
+    for lex in ordered:
+        if chosen and (fractions[lex] > common or expected + fractions[lex] * kb_rows > cap):
+            break
+        chosen.append(lex)
+        expected += fractions[lex] * kb_rows
+    return chosen
+
+
+_KB_ROWS: dict[str, tuple[float, int]] = {}
+
+
+def _kb_rows(kb_id) -> int:
+    """The KB's chunk count, read at most every SEARCH_TERM_STATS_SECONDS per process (an estimate is enough)."""
+    key = str(kb_id)
+    at, rows = _KB_ROWS.get(key, (-1e9, 0))
+    if time.monotonic() - at < float(setting("SEARCH_TERM_STATS_SECONDS", 600)):
+        return rows
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM kb_chunk WHERE kb_id = %s", [key])
+        rows = int(cursor.fetchone()[0])
+    _KB_ROWS[key] = (time.monotonic(), rows)
+    return rows
+
+
+def _run(kb_id, score_sql, score_params, match_sql, match_params, limit, where, params, cap=None):
     # Ranking reads every matching tsvector: a query made only of terms that half the KB contains would rank
-    # tens of thousands of rows. SEARCH_KEYWORD_MAX_MATCHES bounds that work (rows past it are not ranked).
-    cap = int(setting("SEARCH_KEYWORD_MAX_MATCHES", 2000))
-    headings = setting("SEARCH_KEYWORD_HEADINGS", "query")
-    if headings not in HEADINGS:
-        raise ValueError(f"SEARCH_KEYWORD_HEADINGS must be one of {HEADINGS}")
-    vector_sql, vector_params = "c.search_vector", []
-    if headings == "query":  # the stored vector is content only: add the weight-B headings of the matched rows
-        vector_sql = (
-            "setweight(to_tsvector(%s::regconfig, coalesce(c.metadata->'heading_path', '[]'::jsonb)), 'B')"
-            " || c.search_vector"
-        )
-        vector_params = [language]
+    # tens of thousands of rows. `cap` (default SEARCH_KEYWORD_MAX_MATCHES) bounds that work: rows past it are
+    # not ranked, which is why plain queries match on their rarest terms first (selecting_terms).
+    cap = cap or int(setting("SEARCH_KEYWORD_MAX_MATCHES", 2000))
     sql = (
-        f"WITH m AS MATERIALIZED (SELECT c.id, {vector_sql} AS search_vector FROM kb_chunk c"  # noqa: S608
+        "WITH m AS MATERIALIZED (SELECT c.id, c.search_vector FROM kb_chunk c"  # noqa: S608
         f" WHERE c.kb_id = %s AND c.search_vector @@ {match_sql}{where} LIMIT %s)"
         f" SELECT c.id, {score_sql} AS score FROM m c ORDER BY score DESC, c.id LIMIT %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*vector_params, str(kb_id), *match_params, *params, cap, *score_params, limit])
+        cursor.execute(sql, [str(kb_id), *match_params, *params, cap, *score_params, limit])
         rows = cursor.fetchall()
     return {cid: (rank, float(score)) for rank, (cid, score) in enumerate(rows, start=1)}

@@ -131,25 +131,25 @@ def bench_quality(kb) -> None:
     for mode in ("vector", "keyword", "hybrid"):  # warm the query-embedding cache and the term statistics
         for judged in sets.values():
             evaluate(lambda q, m, k: chunk_search(kb=kb, query=q, mode=m, top_k=k), judged, modes=[mode], k=10)
-    print(" keyword-leg ranking (plain questions match any term; headings = heading path at weight B):")
-    for ranking, norm, headings in (("idf", 0, "query"), ("idf", 0, "off"), ("idf", 1, "query"),
-                                    ("ts_rank", 0, "query"), ("ts_rank", 0, "off"), ("ts_rank_cd", 0, "query"),
-                                    ("ts_rank_cd", 0, "off")):  # fmt: skip
+    print(" keyword-leg ranking (plain questions match any term; heading = ts_rank weight of the stored heading path,"
+          " body text is 0.1):")  # fmt: skip
+    for ranking, norm, heading in (("idf", 0, 0.4), ("idf", 0, 0.1), ("idf", 0, 0.2), ("idf", 0, 0.7), ("idf", 0, 1.0),
+                                   ("idf", 1, 0.4), ("ts_rank", 0, 0.4), ("ts_rank", 0, 0.1), ("ts_rank_cd", 0, 0.4),
+                                   ("ts_rank_cd", 0, 0.1)):  # fmt: skip
         with override_settings(SEARCH_KEYWORD_RANKING=ranking, SEARCH_KEYWORD_NORMALIZATION=norm,
-                               SEARCH_KEYWORD_HEADINGS=headings):  # fmt: skip
-            run(f"keyword {ranking} normalization={norm} headings={headings}", "keyword")
+                               SEARCH_KEYWORD_HEADING_WEIGHT=heading):  # fmt: skip
+            run(f"keyword {ranking} normalization={norm} heading={heading}", "keyword")
     bm25 = score(bm25_search(kb), "keyword")
     line("bm25s BM25 (same chunks, stemmed, stop words)", bm25)
     print(" modes (defaults):")
     best = {mode: run(mode, mode) for mode in ("vector", "keyword")}
     best["hybrid"] = run("hybrid (default fusion)", "hybrid")
     run("hybrid rrf (default k, weight)", "hybrid", fusion_method="rrf")
-    with override_settings(SEARCH_KEYWORD_HEADINGS="off"):
-        print(" before (previous defaults: rrf k=60 weight 0.5, keyword without headings):")
-        run("keyword headings=off", "keyword")
-        run("hybrid rrf k=60 vector_weight=0.5 headings=off", "hybrid", fusion_method="rrf", rrf_k_value=60,
+    with override_settings(SEARCH_KEYWORD_HEADING_WEIGHT=0.1):
+        print(" before (previous defaults: rrf k=60 weight 0.5, headings weighted as body text):")
+        run("keyword heading=0.1", "keyword")
+        run("hybrid rrf k=60 vector_weight=0.5 heading=0.1", "hybrid", fusion_method="rrf", rrf_k_value=60,
             vector_weight=0.5)  # fmt: skip
-        run("hybrid weighted vector_weight=0.6 headings=off", "hybrid", fusion_method="weighted", vector_weight=0.6)
     print(" fusion sweep (choose on dev; faq is the check):")
     for candidates in (20, 40, 60):
         for weight in (0.5, 0.55, 0.6, 0.65, 0.7):
@@ -451,7 +451,7 @@ def main() -> None:
         ("SEARCH_VECTOR_WEIGHT", 0.55),
         ("SEARCH_RRF_K", 30),
         ("SEARCH_CANDIDATES", 40),
-        ("SEARCH_KEYWORD_HEADINGS", "query"),
+        ("SEARCH_KEYWORD_HEADING_WEIGHT", 0.4),
         ("SEARCH_KEYWORD_RANKING", "idf"),
     )
     print("settings: " + ", ".join(f"{name} {getattr(settings, name, default)}" for name, default in knobs))

@@ -231,16 +231,26 @@ def test_keyword_leg_scores_heading_terms_above_body_terms(make_kb, settings, no
     text = next(t for t in paragraphs(REAL) if "promise" in t.lower())
     plain = add_chunks(kb, [text], vectors()[:1], name="Miscellaneous notes")  # stored first: lower chunk id
     titled = add_chunks(kb, [text], vectors()[:1], name="Promises")  # same body, heading names the term
+    other = next(t for t in paragraphs(REAL) if "promise" not in t.lower() and "callback" not in t.lower())
+    heading_only = add_chunks(kb, [other], vectors()[1:2], name="Promise chains")  # the term only in its heading
+    rest = [i for i, t in enumerate(paragraphs(REAL)) if "promise" not in t.lower()][2:30]
+    add_chunks(kb, [paragraphs(REAL)[i] for i in rest], vectors()[rest], name="Other")  # the term is rare
     analyze()
-    settings.SEARCH_KEYWORD_HEADINGS = "off"
-    off = chunk_search(kb=kb, query="promise", mode="keyword", top_k=2)
-    assert [r.document_id for r in off] == [str(plain.pk), str(titled.pk)]  # a tie, broken by chunk id
-    assert off[0].keyword_score == pytest.approx(off[1].keyword_score)
-    settings.SEARCH_KEYWORD_HEADINGS = "query"
-    on = chunk_search(kb=kb, query="promise", mode="keyword", top_k=2)
-    assert [r.document_id for r in on] == [str(titled.pk), str(plain.pk)]
-    assert on[0].keyword_score > on[1].keyword_score == pytest.approx(off[1].keyword_score)
-    # web-search syntax goes through the same weighted vector
+
+    def scores(weight: float) -> dict[str, float]:
+        settings.SEARCH_KEYWORD_HEADING_WEIGHT = weight
+        found = chunk_search(kb=kb, query="promise", mode="keyword", top_k=3)
+        return {r.document_id: r.keyword_score for r in found}
+
+    flat, on = scores(0.1), scores(0.4)  # 0.1: a heading occurrence counts as one more body occurrence
+    assert on[str(titled.pk)] > flat[str(titled.pk)] > flat[str(plain.pk)] == pytest.approx(on[str(plain.pk)])
+    assert max(on, key=on.get) == str(titled.pk)
+    # heading terms are stored in search_vector: a chunk is found by its heading alone
+    assert str(heading_only.pk) in on
+    zero = scores(0.0)  # headings ignored: the same body is a tie
+    assert zero[str(titled.pk)] == pytest.approx(zero[str(plain.pk)]) == pytest.approx(flat[str(plain.pk)])
+    # web-search syntax ranks with the same weights
+    settings.SEARCH_KEYWORD_HEADING_WEIGHT = 0.4
     assert chunk_search(kb=kb, query='"promise"', mode="keyword", top_k=2)[0].document_id == str(titled.pk)
 
 
@@ -369,3 +379,29 @@ def test_evaluate_search_command(docs_kb, owner, tmp_path, capsys, no_query_cach
     rows = {row["mode"]: row for row in json.loads(capsys.readouterr().out)}
     assert set(rows) == {"hybrid", "vector", "keyword"}
     assert rows["vector"]["ndcg@10"] == 1.0 and rows["vector"]["mrr@10"] == 1.0
+
+
+def test_migration_rewrites_search_vectors_as_the_write_path_does(make_kb, no_query_cache):
+    """kb/migrations/0004 recomputes existing rows: it must produce exactly what replace_chunks stores."""
+    import importlib
+
+    forward = importlib.import_module("kb.migrations.0004_search_vector_headings").FORWARD
+    kb = make_kb(name="migrated")
+    add_chunks(kb, list(paragraphs(REAL)[:5]), vectors()[:5], name="Promise chains")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, search_vector::text FROM kb_chunk WHERE kb_id = %s ORDER BY id", [str(kb.pk)])
+        written = cursor.fetchall()
+        assert all("'promis':" in vector and "B" in vector for _, vector in written)  # heading at weight B
+        cursor.execute("UPDATE kb_chunk SET search_vector = NULL WHERE kb_id = %s", [str(kb.pk)])
+        cursor.execute(forward)
+        cursor.execute("SELECT id, search_vector::text FROM kb_chunk WHERE kb_id = %s ORDER BY id", [str(kb.pk)])
+        assert cursor.fetchall() == written
+
+
+def test_search_vector_is_stored_in_the_row(db):
+    """Migration 0004: the tsvector stays in the heap row (the keyword leg reads it for every matched row)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'kb_chunk'::regclass AND attname = 'search_vector'"
+        )
+        assert cursor.fetchone()[0] == "m"
