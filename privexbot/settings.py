@@ -286,7 +286,7 @@ if ENCRYPT_FILES_AT_REST:
 
     parse_keyring(ENCRYPTION_KEY)  # a malformed key is a start-up error, not a failure at first upload
 # Search (kb/search/__init__.py explains each; defaults are the measured ones)
-SEARCH_EF_SEARCH = env_int("SEARCH_EF_SEARCH", 200, minimum=1, maximum=1000)
+SEARCH_EF_SEARCH = env_int("SEARCH_EF_SEARCH", 400, minimum=1, maximum=1000)
 SEARCH_RRF_K = env_int("SEARCH_RRF_K", 30, minimum=1)
 SEARCH_FUSION = env_choice("SEARCH_FUSION", "weighted", {"weighted", "rrf"})
 SEARCH_VECTOR_WEIGHT = env_float("SEARCH_VECTOR_WEIGHT", 0.55, minimum=0)

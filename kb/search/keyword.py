@@ -61,16 +61,28 @@ def idf(fraction: float) -> float:
     return math.log(1.0 + (1.0 - fraction) / fraction)  # BM25's idf with n/N = fraction
 
 
-def weights_sql() -> str:
-    """ts_rank's weight array {D, C, B, A} with B (the stored heading path) at SEARCH_KEYWORD_HEADING_WEIGHT."""
+BODY_WEIGHT = 0.1  # ts_rank's weight D: the content
+
+
+def heading_weight() -> float:
     heading = float(setting("SEARCH_KEYWORD_HEADING_WEIGHT", 0.4))
     if not 0.0 <= heading <= 1.0:
         raise ValueError("SEARCH_KEYWORD_HEADING_WEIGHT must be between 0 and 1")
-    return f"'{{0.1, 0.2, {heading:g}, 1.0}}'::float4[]"
+    return heading
 
 
-def search(*, kb_id, language: str, query: str, limit: int, where: str, params: list) -> dict[int, tuple[int, float]]:
-    """chunk id -> (rank, score), best first."""
+def weights_sql() -> str:
+    """ts_rank's weight array {D, C, B, A} with B (the stored heading path) at SEARCH_KEYWORD_HEADING_WEIGHT."""
+    return f"'{{{BODY_WEIGHT}, 0.2, {heading_weight():g}, 1.0}}'::float4[]"
+
+
+def search(
+    *, kb_id, language: str, query: str, limit: int, where: str, params: list
+) -> tuple[dict[int, tuple[int, float]], float | None]:
+    """({chunk id: (rank, score)} best first, the query's ideal score). The ideal is the score of a chunk that
+    had every query term at full heading weight (sum of idf * max(heading weight, body weight)): weighted
+    fusion divides by it to put keyword scores on an absolute 0..1 scale. None for web-search syntax queries
+    (ranked by ts_rank_cd, which has no such bound)."""
     ranking = setting("SEARCH_KEYWORD_RANKING", "idf")
     norm = int(setting("SEARCH_KEYWORD_NORMALIZATION", 0))
     weights = weights_sql()
@@ -79,28 +91,31 @@ def search(*, kb_id, language: str, query: str, limit: int, where: str, params: 
         return _run(
             kb_id, f"ts_rank_cd({weights}, c.search_vector, {q_sql}, {norm})", q_params, q_sql, q_params, limit,
             where, params,
-        )  # fmt: skip
+        ), None  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute("SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s))", [language, query])
         lexemes = sorted(cursor.fetchone()[0] or [])
     if not lexemes:
-        return {}
+        return {}, None
     any_term = " | ".join(lexeme_query(lex) for lex in lexemes)
     if ranking in ("ts_rank", "ts_rank_cd"):
         return _run(kb_id, f"{ranking}({weights}, c.search_vector, %s::tsquery, {norm})", [any_term], "%s::tsquery",
-                    [any_term], limit, where, params)  # fmt: skip
+                    [any_term], limit, where, params), None  # fmt: skip
     freqs, floor = _term_frequencies()
     fractions = {lex: freqs.get(lex, floor) for lex in lexemes}
     score = " + ".join(f"%s * ts_rank({weights}, c.search_vector, %s::tsquery, {norm})" for _ in lexemes)
     score_params = [p for lex in lexemes for p in (idf(fractions[lex]), lexeme_query(lex))]
+    ideal = sum(idf(f) for f in fractions.values()) * max(heading_weight(), BODY_WEIGHT)
+    if norm:
+        ideal = None  # length normalisation makes the bound query- and chunk-dependent
     cap = rows_to_rank(len(lexemes), limit)
     selective = selecting_terms(fractions, kb_rows=_kb_rows(kb_id), cap=cap)
     if len(selective) < len(lexemes):
         query_sql = " | ".join(lexeme_query(lex) for lex in selective)
         hits = _run(kb_id, score, score_params, "%s::tsquery", [query_sql], limit, where, params, cap)
         if len(hits) >= limit:
-            return hits
-    return _run(kb_id, score, score_params, "%s::tsquery", [any_term], limit, where, params, cap)
+            return hits, ideal
+    return _run(kb_id, score, score_params, "%s::tsquery", [any_term], limit, where, params, cap), ideal
 
 
 def rows_to_rank(terms: int, limit: int) -> int:

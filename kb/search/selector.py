@@ -76,13 +76,16 @@ def chunk_search(
     if not query:
         return []
     where, params = filter_sql.build(filters)
-    pool = max(int(candidates or setting("SEARCH_CANDIDATES", 40)), top_k) if mode == "hybrid" else top_k
-    if score_threshold is not None and mode != "hybrid":
-        pool = max(pool, top_k)
+    wide = max(int(candidates or setting("SEARCH_CANDIDATES", 40)), top_k)
+    pool = wide if mode == "hybrid" else top_k
+    # The vector leg always walks the index for the wider pool: a filtered HNSW scan (iterative, relaxed order)
+    # that stops at top_k rows settles for its first approximate finds; asking for more and keeping the best
+    # top_k measured recall@10 0.949 -> 0.961 for a KB holding 6% of a 100k table (tests/bench/bench_search.py).
     timings = timings if timings is not None else {}
 
     vector_hits: dict[int, tuple[int, float, float]] = {}
     keyword_hits: dict[int, tuple[int, float]] = {}
+    keyword_ideal: float | None = None
     if mode in ("hybrid", "vector"):
         started = time.perf_counter()
         model = (kb.embedding_config or {}).get("model") or settings.DEFAULT_EMBEDDING_MODEL
@@ -91,13 +94,13 @@ def chunk_search(
         metric, operator = vector.metric_for(kb)
         started = time.perf_counter()
         vector_hits = vector.search(
-            kb_id=kb.pk, metric=metric, operator=operator, vector=query_vector, limit=pool, where=where,
+            kb_id=kb.pk, metric=metric, operator=operator, vector=query_vector, limit=wide, where=where,
             params=params, ef=ef_search,
         )  # fmt: skip
         timings["vector"] = time.perf_counter() - started
     if mode in ("hybrid", "keyword"):
         started = time.perf_counter()
-        keyword_hits = keyword.search(
+        keyword_hits, keyword_ideal = keyword.search(
             kb_id=kb.pk, language=kb.language or "english", query=query, limit=pool, where=where, params=params
         )
         timings["keyword"] = time.perf_counter() - started
@@ -115,7 +118,12 @@ def chunk_search(
             k = int(rrf_k_value or rrf_k())
             fused = fusion.rrf([vector_leg, keyword_hits], k=k, weights=[2 * weight, 2 * (1.0 - weight)])
         else:
-            fused = fusion.weighted([vector_leg, keyword_hits], weights=[weight, 1.0 - weight])
+            # absolute: similarity as it is (cosine, inner product or 1/(1+L2): the vector leg's scale is 1) and
+            # keyword score over the query's ideal; relative: min-max per leg (SEARCH_WEIGHTED_SCORES)
+            fused = fusion.weighted(
+                [vector_leg, keyword_hits], weights=[weight, 1.0 - weight], scales=[1.0, keyword_ideal],
+                relative=setting("SEARCH_WEIGHTED_SCORES", "absolute") == "relative",
+            )  # fmt: skip
     ranked = [(cid, s) for cid, s in fusion.ranked(fused) if score_threshold is None or s >= score_threshold]
     ranked = ranked[:top_k]
 

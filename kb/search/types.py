@@ -32,7 +32,7 @@ def setting(name: str, default):
 
 
 def ef_search() -> int:
-    return int(setting("SEARCH_EF_SEARCH", 200))
+    return int(setting("SEARCH_EF_SEARCH", 400))
 
 
 def rrf_k() -> int:

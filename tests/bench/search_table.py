@@ -102,7 +102,7 @@ def grow(*, workspace, user, real, total: int, seed: int = 7) -> dict:
     report["load_s"] = time.perf_counter() - started
 
     with connection.cursor() as cursor:
-        cursor.execute("SET maintenance_work_mem = '3GB'")
+        cursor.execute("SET maintenance_work_mem = '4GB'")
         cursor.execute("SET max_parallel_maintenance_workers = 1")  # 2 cores: leader + 1 worker
     indexes = {index.name: index for index in Chunk._meta.indexes}
     for name in REBUILT_INDEXES:  # the model's own definitions, as migration 0003 creates them

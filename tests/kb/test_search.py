@@ -80,6 +80,12 @@ def add_chunks(kb, texts, vecs, *, name="doc", source_type="text_input", url="",
     return doc
 
 
+def keyword_leg(kb, query: str, limit: int = 40):
+    from kb.search import keyword
+
+    return keyword.search(kb_id=kb.pk, language=kb.language, query=query, limit=limit, where="", params=[])
+
+
 def analyze():
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE kb_chunk")
@@ -203,7 +209,12 @@ def test_hybrid_results_carry_fused_and_per_leg_scores(docs_kb, no_query_cache):
     assert top.content == query
     assert top.vector_rank == 1 and top.vector_score == pytest.approx(1.0, abs=1e-4)
     assert top.keyword_rank == 1 and top.keyword_score > 0
-    assert top.score == pytest.approx(0.55 * 1.0 + 0.45 * 1.0)  # each leg's best scores 1 after min-max
+    # absolute weighted fusion: similarity as it is, keyword score over the query's ideal score (<= 1)
+    _, ideal = keyword_leg(kb, query)
+    assert top.score == pytest.approx(0.55 * min(1.0, top.vector_score) + 0.45 * min(1.0, top.keyword_score / ideal))
+    assert 0.55 < top.score < 1.0
+    with override_settings(SEARCH_WEIGHTED_SCORES="relative"):  # min-max: each leg's best scores 1
+        assert chunk_search(kb=kb, query=query, mode="hybrid", top_k=10)[0].score == pytest.approx(1.0)
     rrf = chunk_search(kb=kb, query=query, mode="hybrid", top_k=10, fusion_method="rrf", rrf_k_value=60,
                        vector_weight=0.5)  # fmt: skip
     assert rrf[0].score == pytest.approx(1 / (60 + rrf[0].vector_rank) + 1 / (60 + rrf[0].keyword_rank))
@@ -247,6 +258,12 @@ def test_keyword_leg_scores_heading_terms_above_body_terms(make_kb, settings, no
     assert max(on, key=on.get) == str(titled.pk)
     # heading terms are stored in search_vector: a chunk is found by its heading alone
     assert str(heading_only.pk) in on
+    hits, ideal = keyword_leg(kb, "promise")  # ideal: the term at full heading weight, times its idf
+    from kb.search.keyword import _term_frequencies, idf
+
+    freqs, floor = _term_frequencies()
+    assert ideal == pytest.approx(idf(freqs.get("promis", floor)) * 0.4)
+    assert 0 < max(score for _, score in hits.values()) <= ideal
     zero = scores(0.0)  # headings ignored: the same body is a tie
     assert zero[str(titled.pk)] == pytest.approx(zero[str(plain.pk)]) == pytest.approx(flat[str(plain.pk)])
     # web-search syntax ranks with the same weights
@@ -303,10 +320,16 @@ def test_rrf_and_weighted_fusion_on_a_tiny_example():
     fused = fusion.rrf([vector_leg, keyword_leg], k=60)
     assert fused == pytest.approx({1: 1 / 61 + 1 / 62, 2: 1 / 62, 3: 1 / 63 + 1 / 61})
     assert [cid for cid, _ in fusion.ranked(fused)] == [1, 3, 2]
-    weighted = fusion.weighted([vector_leg, keyword_leg], weights=[0.5, 0.5])
-    # vector normalised: 1 -> 1, 2 -> 0.875, 3 -> 0; keyword: 3 -> 1, 1 -> 0
-    assert weighted == pytest.approx({1: 0.5, 2: 0.4375, 3: 0.5})
-    assert [cid for cid, _ in fusion.ranked(weighted)] == [1, 3, 2]  # a tie is broken by chunk id
+    relative = fusion.weighted([vector_leg, keyword_leg], weights=[0.5, 0.5], relative=True)
+    # min-max: vector 1 -> 1, 2 -> 0.875, 3 -> 0; keyword: 3 -> 1, 1 -> 0
+    assert relative == pytest.approx({1: 0.5, 2: 0.4375, 3: 0.5})
+    assert [cid for cid, _ in fusion.ranked(relative)] == [1, 3, 2]  # a tie is broken by chunk id
+    absolute = fusion.weighted([vector_leg, keyword_leg], weights=[0.5, 0.5], scales=[1.0, 14.0])
+    # over each leg's scale: vector as it is; keyword 3 -> 0.5, 1 -> 1/14 (a weak keyword leg stays weak)
+    assert absolute == pytest.approx({1: 0.45 + 0.5 / 14, 2: 0.4, 3: 0.05 + 0.25})
+    assert [cid for cid, _ in fusion.ranked(absolute)] == [1, 2, 3]
+    by_best = fusion.weighted([vector_leg, keyword_leg], weights=[0.5, 0.5])  # no scale: the leg's best score
+    assert by_best == pytest.approx({1: 0.5 + 0.5 / 7, 2: 0.5 * 0.8 / 0.9, 3: 0.5 * 0.1 / 0.9 + 0.5})
 
 
 def test_query_embedding_is_cached_in_redis(docs_kb, settings, monkeypatch):
