@@ -14,8 +14,12 @@ chosen on the Django-docs dev question set and checked on the held-out FAQ set, 
     SEARCH_VECTOR_WEIGHT           0.55   vector share in both fusions
     SEARCH_KEYWORD_RANKING         idf    idf | ts_rank | ts_rank_cd (ranking of plain keyword queries)
     SEARCH_KEYWORD_NORMALIZATION   0      ts_rank normalisation bits (0 = none; 1 = divide by 1 + log(length))
-    SEARCH_KEYWORD_COMMON_FRACTION 0.05   terms in more chunks than this score but do not select rows
+    SEARCH_WEIGHTED_SCORES         absolute  weighted fusion on absolute scores (similarity; keyword score over the
+                                          query's ideal) | relative (min-max within each leg's candidates)
+    SEARCH_KEYWORD_COMMON_FRACTION 0.05   when rows must be selected, terms in more chunks than this only score
     SEARCH_KEYWORD_MAX_MATCHES     2000   matching rows ranked at most (bounds any-common-term queries on big KBs)
+    SEARCH_KEYWORD_RANK_BUDGET     12000  term evaluations per plain query: rows ranked = budget / terms (capped
+                                          by MAX_MATCHES); past that, rows are selected by the rarest terms
     SEARCH_KEYWORD_HEADING_WEIGHT  0.4    ts_rank weight of the heading path (stored at weight B; body text is 0.1)
     SEARCH_TERM_STATS_SECONDS      600    how long a process keeps the term statistics it read
 """

@@ -4,9 +4,10 @@ Query syntax is websearch_to_tsquery's. A query that uses it ("quoted phrase", -
 exactly as written and ranked with ts_rank_cd. A plain question is matched on any of its terms and ranked
 by the measured default, "idf" (see tests/bench/bench_search.py): per-term ts_rank weighted by an inverse
 document frequency read from the planner's statistics of the tsvector column, which PostgreSQL's own ranks
-lack. Terms found in more than SEARCH_KEYWORD_COMMON_FRACTION of all chunks still score but do not select
-rows (unless too few rows match otherwise): ranking every chunk that says "django" is what makes an
-any-term query slow on a large table.
+lack. Ranking reads every matched row once per query term, so a plain query ranks at most
+SEARCH_KEYWORD_RANK_BUDGET / terms rows: when its terms would match more, rows are selected by the rarest
+terms (those that can score highest); the other terms still score them. Ranking every chunk that says
+"django" is what makes an any-term query slow on a large table.
 
 Headings count more than body text: a chunk's heading path (page title > section > subsection) is what the
 chunk is about, and a question usually names that topic. The write path stores

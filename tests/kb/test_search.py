@@ -428,3 +428,21 @@ def test_search_vector_is_stored_in_the_row(db):
             "SELECT attstorage FROM pg_attribute WHERE attrelid = 'kb_chunk'::regclass AND attname = 'search_vector'"
         )
         assert cursor.fetchone()[0] == "m"
+
+
+def test_plain_queries_rank_within_a_budget_selecting_rows_by_their_rarest_terms(settings):
+    from kb.search.keyword import rows_to_rank, selecting_terms
+
+    settings.SEARCH_KEYWORD_RANK_BUDGET, settings.SEARCH_KEYWORD_MAX_MATCHES = 12000, 2000
+    assert rows_to_rank(3, 40) == 2000  # capped by MAX_MATCHES
+    assert rows_to_rank(12, 40) == 1000  # each row costs one ts_rank per term
+    assert rows_to_rank(1000, 40) == 40  # never fewer than the rows asked for
+    fractions = {"django": 0.40, "model": 0.04, "manag": 0.01, "myisam": 0.0005}
+    # a small KB: every term's rows fit, nothing is left out
+    assert selecting_terms(fractions, kb_rows=2000, cap=2000) == ["myisam", "manag", "model", "django"]
+    # a big KB: the rarest terms whose expected matches fit (100k * (0.0005 + 0.01) = 1,050 <= 2,000)
+    assert selecting_terms(fractions, kb_rows=100_000, cap=2000) == ["myisam", "manag"]
+    # at least the rarest term, even when it alone overflows
+    assert selecting_terms(fractions, kb_rows=10_000_000, cap=2000) == ["myisam"]
+    # a common term never selects rows once selection is needed
+    assert selecting_terms({"django": 0.40, "site": 0.30}, kb_rows=100_000, cap=2000) == ["site"]
