@@ -148,6 +148,8 @@ class Chunk(models.Model):
             models.Index(fields=["kb", "document"]),
             GinIndex(fields=["search_vector"], name="chunk_search_gin"),
             # One HNSW index per (column, metric); kb.search filters on distance_metric to pick it.
+            # ef_construction 128 (pgvector's default is 64): on the 1M-row benchmark table recall@10 at
+            # ef_search 400 rose 0.80 -> 0.85 and at 1000 0.86 -> 0.94, for 1.5x the build time.
             *(
                 HnswIndex(
                     fields=[column],
@@ -155,7 +157,7 @@ class Chunk(models.Model):
                     opclasses=[opclass],
                     condition=models.Q(distance_metric=metric),
                     m=16,
-                    ef_construction=64,
+                    ef_construction=128,
                 )
                 for column, dims in (("embedding", 384), ("embedding_768", 768))
                 for metric, opclass in (

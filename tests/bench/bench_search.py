@@ -164,7 +164,8 @@ def bench_quality(kb) -> None:
             run(f"hybrid rrf k={k} vector_weight={weight}", "hybrid", fusion_method="rrf", rrf_k_value=k,
                 vector_weight=weight)  # fmt: skip
     sizes = {name: len(judged) for name, judged in sets.items()}
-    for table in (best, bm25_table := {name: r["ndcg@10"] for name, r in bm25.items()}):
+    bm25_table = {name: r["ndcg@10"] for name, r in bm25.items()}
+    for table in (*best.values(), bm25_table):
         table["all"] = sum(table[name] * sizes[name] for name in sizes) / sum(sizes.values())
     for name in ("faq", "dev", "all"):
         single = max(best["vector"][name], best["keyword"][name])
