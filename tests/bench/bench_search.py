@@ -1,7 +1,10 @@
 """Search benchmark (issue 7): quality on judged Django-docs questions, then recall and latency at scale.
 
 Run:  .venv/bin/python tests/bench/bench_search.py [--rows 100000] [--skip-quality] [--skip-scale]
-      (--rows 1000000 for the 1M table; the first run embeds the Django docs: ~15 min on 2 cores, cached after)
+      (the first run embeds the Django docs: ~15 min on 2 cores, cached after)
+1M:   CREATE DATABASE privexbot_bench_search_1m TEMPLATE privexbot_bench_search (reuses the embeddings), then
+      .venv/bin/python tests/bench/bench_search.py --db privexbot_bench_search_1m --rows 1000000 --skip-quality
+      (building the table takes ~6 min and ~6 GiB; the exact-search recall check ~2 min)
 
 Everything runs in its own database (privexbot_bench_search) through kb.search.chunk_search, the selector the
 API, the panel and `manage.py search` use. Query embeddings are warmed into Redis first, so latencies are
