@@ -30,7 +30,7 @@ from kb.search.types import setting
 
 EXPLICIT_SYNTAX = re.compile(r'"|(^|\s)-\w|\s+or\s+', re.IGNORECASE)
 RANKINGS = ("idf", "ts_rank", "ts_rank_cd")
-_STATS: dict[str, object] = {"at": -1e9, "freqs": {}, "floor": 0.0}
+_CACHE: dict[str, tuple[float, object]] = {}  # key -> (monotonic time read, value)
 
 
 def lexeme_query(lexeme: str) -> str:
@@ -38,10 +38,22 @@ def lexeme_query(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+def _cached(key: str, load):
+    """`load()`'s value, read again at most every SEARCH_TERM_STATS_SECONDS in this process (statistics that
+    an estimate is good enough for: term frequencies, a KB's size)."""
+    at, value = _CACHE.get(key, (-1e9, None))
+    if time.monotonic() - at >= float(setting("SEARCH_TERM_STATS_SECONDS", 600)):
+        value = load()
+        _CACHE[key] = (time.monotonic(), value)
+    return value
+
+
 def _term_frequencies() -> tuple[dict[str, float], float]:
     """Fraction of chunks holding each common lexeme, and a floor for the rest (ANALYZE's statistics)."""
-    if time.monotonic() - float(_STATS["at"]) < float(setting("SEARCH_TERM_STATS_SECONDS", 600)):
-        return _STATS["freqs"], float(_STATS["floor"])  # type: ignore[return-value]
+    return _cached("term frequencies", _read_term_frequencies)
+
+
+def _read_term_frequencies() -> tuple[dict[str, float], float]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats"
@@ -53,7 +65,6 @@ def _term_frequencies() -> tuple[dict[str, float], float]:
         elems, values = row
         freqs = dict(zip(elems, values[: len(elems)], strict=True))
         floor = values[len(elems)] / 2  # after the per-element frequencies come min, max, null fraction
-    _STATS.update(at=time.monotonic(), freqs=freqs, floor=floor)
     return freqs, floor
 
 
@@ -106,9 +117,8 @@ def search(
     fractions = {lex: freqs.get(lex, floor) for lex in lexemes}
     score = " + ".join(f"%s * ts_rank({weights}, c.search_vector, %s::tsquery, {norm})" for _ in lexemes)
     score_params = [p for lex in lexemes for p in (idf(fractions[lex]), lexeme_query(lex))]
-    ideal = sum(idf(f) for f in fractions.values()) * max(heading_weight(), BODY_WEIGHT)
-    if norm:
-        ideal = None  # length normalisation makes the bound query- and chunk-dependent
+    # length normalisation (norm != 0) makes the bound chunk-dependent: no ideal then
+    ideal = None if norm else sum(idf(f) for f in fractions.values()) * max(heading_weight(), BODY_WEIGHT)
     cap = rows_to_rank(len(lexemes), limit)
     selective = selecting_terms(fractions, kb_rows=_kb_rows(kb_id), cap=cap)
     if len(selective) < len(lexemes):
@@ -144,20 +154,15 @@ def selecting_terms(fractions: dict[str, float], *, kb_rows: int, cap: int) -> l
     return chosen
 
 
-_KB_ROWS: dict[str, tuple[float, int]] = {}
-
-
 def _kb_rows(kb_id) -> int:
-    """The KB's chunk count, read at most every SEARCH_TERM_STATS_SECONDS per process (an estimate is enough)."""
-    key = str(kb_id)
-    at, rows = _KB_ROWS.get(key, (-1e9, 0))
-    if time.monotonic() - at < float(setting("SEARCH_TERM_STATS_SECONDS", 600)):
-        return rows
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM kb_chunk WHERE kb_id = %s", [key])
-        rows = int(cursor.fetchone()[0])
-    _KB_ROWS[key] = (time.monotonic(), rows)
-    return rows
+    """The KB's chunk count (cached like the term statistics: an estimate is enough)."""
+
+    def count() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM kb_chunk WHERE kb_id = %s", [str(kb_id)])
+            return int(cursor.fetchone()[0])
+
+    return _cached(f"kb rows {kb_id}", count)
 
 
 def _run(kb_id, score_sql, score_params, match_sql, match_params, limit, where, params, cap=None):
