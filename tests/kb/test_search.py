@@ -444,5 +444,5 @@ def test_plain_queries_rank_within_a_budget_selecting_rows_by_their_rarest_terms
     assert selecting_terms(fractions, kb_rows=100_000, cap=2000) == ["myisam", "manag"]
     # at least the rarest term, even when it alone overflows
     assert selecting_terms(fractions, kb_rows=10_000_000, cap=2000) == ["myisam"]
-    # a common term never selects rows once selection is needed
+    # only common terms: the rarer one alone selects (one term always does), the other only scores
     assert selecting_terms({"django": 0.40, "site": 0.30}, kb_rows=100_000, cap=2000) == ["site"]
