@@ -57,6 +57,10 @@ class DraftSource(models.Model):
     status = models.CharField(max_length=12, choices=SourceStatus.choices, default=SourceStatus.PENDING)
     error = models.TextField(blank=True)
     error_code = models.CharField(max_length=32, blank=True)
+    # Parse or crawl runs started (counted when a worker claims the source) and the running worker's
+    # last sign of life: the sweeper retries a silent source, and gives up after DOCUMENT_MAX_ATTEMPTS.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     content_preview = models.TextField(blank=True)
     # file / text
@@ -78,6 +82,7 @@ class DraftSource(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]
 
     def __str__(self):
         return self.name

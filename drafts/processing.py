@@ -1,4 +1,8 @@
-"""Background work on draft sources (parse an upload once; crawl a website) and every status write of a source."""
+"""Task bodies for draft sources: parse an upload once, crawl a website, sweep silent workers.
+
+Status writes go through the draft-source state machine (drafts.states), guarded by the run's attempt.
+Nothing here sends messages: drafts.actors does.
+"""
 
 from __future__ import annotations
 
@@ -6,65 +10,92 @@ import hashlib
 import logging
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import F, Q
 from django.utils import timezone
 
+from drafts import states
 from drafts.models import DraftSource, SourceStatus
+from kb.pipeline.elements import elements_save
 from kb.pipeline.types import PipelineError
 
 logger = logging.getLogger(__name__)
 
 
 def _claim(source_id) -> DraftSource | None:
-    claimed = DraftSource.objects.filter(pk=source_id, status=SourceStatus.PENDING).update(
-        status=SourceStatus.PROCESSING
-    )
-    return DraftSource.objects.filter(pk=source_id).first() if claimed else None
+    """Take a pending source for this worker (counting the attempt), or None when it is not pending."""
+    moved = states.move(source_id, SourceStatus.PROCESSING, attempts=F("attempts") + 1, heartbeat_at=timezone.now())
+    return DraftSource.objects.filter(pk=source_id).first() if moved else None
 
 
-def _set(source_id, **fields) -> None:
-    DraftSource.objects.filter(pk=source_id).update(updated_at=timezone.now(), **fields)
+class _Run:
+    """One worker's run on a source: every write is guarded by the attempt it claimed, so a run the
+    sweeper gave to another worker (or whose source was removed) changes nothing."""
+
+    def __init__(self, source: DraftSource):
+        self.source_id = source.pk
+        self.ours = Q(attempts=source.attempts)
+
+    def progress(self, **fields) -> None:
+        DraftSource.objects.filter(self.ours, pk=self.source_id).update(
+            heartbeat_at=timezone.now(), updated_at=timezone.now(), **fields
+        )
+
+    def finish(self, status: str, **fields) -> bool:
+        return states.move(
+            self.source_id, status, only_from=[SourceStatus.PROCESSING], when=self.ours, heartbeat_at=None, **fields
+        )
+
+    def keep_alive(self):
+        from privexbot.heartbeat import keep_alive
+
+        return keep_alive(
+            lambda: DraftSource.objects.filter(self.ours, pk=self.source_id, status=SourceStatus.PROCESSING).update(
+                heartbeat_at=timezone.now()
+            ),
+            interval=max(1.0, settings.DOCUMENT_STALE_AFTER / 4),
+            name=f"source-heartbeat-{self.source_id}",
+        )
+
+    def complete(self, elements: list, **fields) -> str | None:
+        """Store the parsed content and end `completed`; if the run lost its source meanwhile, the stored
+        copy is deleted again so no orphan of its text remains."""
+        from privexbot.storage import get_storage
+
+        elements_file = elements_save(elements)
+        if self.finish(SourceStatus.COMPLETED, elements_file=elements_file, **fields):
+            return SourceStatus.COMPLETED
+        get_storage().delete(elements_file)
+        return None
 
 
-def _keep_alive(source_id):
-    from privexbot.heartbeat import keep_alive
-
-    return keep_alive(
-        lambda: DraftSource.objects.filter(pk=source_id, status=SourceStatus.PROCESSING).update(
-            updated_at=timezone.now()
-        ),
-        interval=max(1.0, settings.DOCUMENT_STALE_AFTER / 4),
-        name=f"source-heartbeat-{source_id}",
-    )
+@dataclass
+class Sweep:
+    counts: dict[str, int] = field(default_factory=lambda: {"requeued": 0, "failed": 0})
+    to_send: list[tuple[str, str]] = field(default_factory=list)  # (source type, source id)
 
 
-def sweep_sources() -> dict[str, int]:
-    """Periodic: a source whose worker died mid-parse or mid-crawl (no heartbeat) is retried, and after
-    DOCUMENT_MAX_ATTEMPTS ends as an error with the reason, so no source waits forever."""
-    from datetime import timedelta
-
-    from drafts import actors
-
-    counts = {"requeued": 0, "failed": 0}
-    cutoff = timezone.now() - timedelta(seconds=settings.DOCUMENT_STALE_AFTER)
-    for source in DraftSource.objects.filter(status=SourceStatus.PROCESSING, updated_at__lt=cutoff):
-        attempts = int(source.metadata.get("attempts", 1))
-        if attempts >= settings.DOCUMENT_MAX_ATTEMPTS:
-            reason = f"The worker stopped (crashed or was killed) while processing this source, {attempts} times."
-            counts["failed"] += DraftSource.objects.filter(pk=source.pk, status=SourceStatus.PROCESSING).update(
-                status=SourceStatus.ERROR, error=reason, error_code="worker_lost", updated_at=timezone.now()
+def find_stale() -> Sweep:
+    """A source whose worker died mid-parse or mid-crawl (no heartbeat) is retried, and after
+    DOCUMENT_MAX_ATTEMPTS ends as an error with the reason, so no source waits forever. The messages are
+    sent by drafts.actors.sweep_sources."""
+    sweep = Sweep()
+    for source in DraftSource.objects.filter(states.worker_silent()).only("pk", "type", "attempts"):
+        still = states.worker_silent() & Q(attempts=source.attempts)
+        if source.attempts >= settings.DOCUMENT_MAX_ATTEMPTS:
+            reason = (
+                f"The worker stopped (crashed or was killed) while processing this source, {source.attempts} times."
             )
-            continue
-        metadata = {**source.metadata, "attempts": attempts + 1}
-        if DraftSource.objects.filter(pk=source.pk, status=SourceStatus.PROCESSING).update(
-            status=SourceStatus.PENDING, metadata=metadata, updated_at=timezone.now()
-        ):
-            actor = actors.crawl_draft_source if source.type == "website_crawl" else actors.parse_draft_source
-            actor.send(str(source.pk))
-            counts["requeued"] += 1
-    return counts
+            sweep.counts["failed"] += states.move(
+                source.pk, SourceStatus.ERROR, when=still, error=reason, error_code="worker_lost", heartbeat_at=None
+            )
+        elif states.move(source.pk, SourceStatus.PENDING, when=still, heartbeat_at=None):
+            sweep.to_send.append((source.type, str(source.pk)))
+            sweep.counts["requeued"] += 1
+    return sweep
 
 
 def _preview_text(elements: list[dict]) -> str:
@@ -74,17 +105,17 @@ def _preview_text(elements: list[dict]) -> str:
 
 def parse_source(source_id) -> str | None:
     """Parse an uploaded file once, in a child process with limits; the elements are kept (encrypted)
-    so previews never parse again."""
+    so previews never parse again. Returns the final status, or None when there was nothing to do."""
     from kb.pipeline.parse import parse_in_subprocess
-    from kb.pipeline.runner import save_elements
     from privexbot.storage import get_storage
 
     source = _claim(source_id)
     if source is None:
         return None
+    run = _Run(source)
     started = time.perf_counter()
     try:
-        with _keep_alive(source_id), tempfile.TemporaryDirectory(prefix="pxb-draft-") as tmp:
+        with run.keep_alive(), tempfile.TemporaryDirectory(prefix="pxb-draft-") as tmp:
             path = Path(tmp) / f"source.{source.file_type}"
             get_storage().copy_to(source.stored_file, path)
             [result] = parse_in_subprocess(
@@ -103,38 +134,24 @@ def parse_source(source_id) -> str | None:
                 "characters": sum(len(e.get("text", "")) for e in result),
             },
         }
-        if not DraftSource.objects.filter(pk=source_id).exists():
-            return None  # removed while parsing
-        _set(
-            source_id,
-            status=SourceStatus.COMPLETED,
-            elements_file=save_elements(result),
-            content_preview=_preview_text(result),
-            metadata=metadata,
-            error="",
-            error_code="",
-        )
-        return SourceStatus.COMPLETED
+        return run.complete(result, content_preview=_preview_text(result), metadata=metadata, error="", error_code="")
     except PipelineError as exc:
-        _set(source_id, status=SourceStatus.ERROR, error=exc.message, error_code=exc.code)
-        return SourceStatus.ERROR
+        return SourceStatus.ERROR if run.finish(SourceStatus.ERROR, error=exc.message, error_code=exc.code) else None
     except Exception as exc:
         logger.exception("parsing draft source %s failed", source_id)
-        _set(
-            source_id, status=SourceStatus.ERROR, error=f"Unexpected error: {type(exc).__name__}", error_code="internal"
-        )
-        return SourceStatus.ERROR
+        message = f"Unexpected error: {type(exc).__name__}"
+        return SourceStatus.ERROR if run.finish(SourceStatus.ERROR, error=message, error_code="internal") else None
 
 
 def crawl_source(source_id) -> str | None:
     """Crawl a website in a child process, reporting pages found / processed while it runs;
     cancellable (cancel_requested, or the source removed)."""
     from drafts.crawler import start_crawl, validate_crawl_config
-    from kb.pipeline.runner import save_elements
 
     source = _claim(source_id)
     if source is None:
         return None
+    run = _Run(source)
     config = validate_crawl_config({**source.crawl_config, "start_url": source.url})
     config.concurrency = settings.CRAWL_MAX_CONCURRENT
     config.timeout = settings.CRAWL_TIMEOUT
@@ -149,36 +166,36 @@ def crawl_source(source_id) -> str | None:
                 progress = handle.wait(timeout=1.0)
                 for page in handle.pages():
                     _collect(page, pages, report)
-                row = DraftSource.objects.filter(pk=source_id).values_list("cancel_requested", flat=True).first()
+                row = (
+                    DraftSource.objects.filter(run.ours, pk=source_id)
+                    .values_list("cancel_requested", flat=True)
+                    .first()
+                )
                 if row is None or row:
                     handle.cancel()
                     cancelled = True
                     for page in handle.pages():
                         _collect(page, pages, report)
                     progress = handle.poll()
-                _set(source_id, pages_found=progress.pages_found, pages_processed=progress.pages_processed)
+                run.progress(pages_found=progress.pages_found, pages_processed=progress.pages_processed)
                 if progress.finished or cancelled:
                     break
         finally:
             handle.cancel()
-    if not DraftSource.objects.filter(pk=source_id).exists():
-        return None
     fields = {"crawl_report": report, "pages_processed": len(pages), "pages_found": max(len(report), len(pages))}
     if pages:
-        fields.update(
-            status=SourceStatus.COMPLETED,
-            elements_file=save_elements(pages),
+        return run.complete(
+            pages,
             content_preview=_preview_text(pages[0]["elements"]),
             error="Crawl cancelled; the pages fetched so far are kept." if cancelled else "",
             error_code="cancelled" if cancelled else "",
+            **fields,
         )
-    else:
-        reason = progress.error or "No HTML pages could be fetched from this URL."
-        fields.update(
-            status=SourceStatus.ERROR, error="Crawl cancelled." if cancelled else reason, error_code="crawl_failed"
-        )
-    _set(source_id, **fields)
-    return fields["status"]
+    reason = progress.error or "No HTML pages could be fetched from this URL."
+    error = "Crawl cancelled." if cancelled else reason
+    if run.finish(SourceStatus.ERROR, error=error, error_code="crawl_failed", **fields):
+        return SourceStatus.ERROR
+    return None
 
 
 def _collect(page, pages: list, report: list) -> None:

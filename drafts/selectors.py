@@ -3,8 +3,6 @@ role may create knowledge bases (owner, admin, editor); anyone else gets a 404."
 
 from __future__ import annotations
 
-import gzip
-import json
 from functools import lru_cache
 
 from django.core.exceptions import PermissionDenied
@@ -12,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from drafts.models import DraftSource, KBDraft, SourceStatus
+from kb.pipeline.elements import elements_load
 from tenants.models import ROLE_PERMISSIONS, Perm
 from tenants.selectors import parse_uuid, workspaces_for_user
 
@@ -42,9 +41,7 @@ def draft_source_get(*, draft: KBDraft, source_id) -> DraftSource:
 
 @lru_cache(maxsize=64)
 def _load_elements(path: str):
-    from privexbot.storage import get_storage
-
-    return json.loads(gzip.decompress(get_storage().open_bytes(path)))
+    return elements_load(path)
 
 
 def source_units(source: DraftSource) -> list[dict]:

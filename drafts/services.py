@@ -10,24 +10,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from drafts.models import DraftSource, KBDraft, SourceStatus
-from kb.configs import validate_chunking_config, validate_embedding_config, validate_vector_store_config
+from kb.configs import (
+    check_description,
+    check_name,
+    validate_chunking_config,
+    validate_embedding_config,
+    validate_vector_store_config,
+)
 from kb.models import Document, KnowledgeBase, SourceType
+from kb.pipeline.elements import elements_save
 from privexbot.audit import audit_record
 from privexbot.storage import get_storage
-
-
-def _check_name(name: str) -> str:
-    name = (name or "").strip()
-    if not 1 <= len(name) <= 255:
-        raise ValidationError({"name": ["must be 1 to 255 characters"]})
-    return name
-
-
-def _check_description(description: str | None) -> str:
-    description = description or ""
-    if len(description) > 1000:
-        raise ValidationError({"description": ["must be at most 1000 characters"]})
-    return description
 
 
 def draft_create(
@@ -36,8 +29,8 @@ def draft_create(
     fields = {
         "workspace": workspace,
         "created_by": user,
-        "name": _check_name(name),
-        "description": _check_description(description),
+        "name": check_name(name),
+        "description": check_description(description),
     }
     if target_kb is not None:  # adding sources to an existing KB: its configuration applies
         fields.update(
@@ -57,9 +50,9 @@ def draft_update(
     *, draft: KBDraft, user, name: str | None = None, description: str | None = None, request=None
 ) -> KBDraft:
     if name is not None:
-        draft.name = _check_name(name)
+        draft.name = check_name(name)
     if description is not None:
-        draft.description = _check_description(description)
+        draft.description = check_description(description)
     draft.save(update_fields=["name", "description", "updated_at"])
     return draft
 
@@ -231,24 +224,52 @@ def draft_source_remove(*, draft: KBDraft, source: DraftSource, user=None, reque
     transaction.on_commit(lambda: [storage.delete(f) for f in files])
 
 
+def _locked_config_errors(draft: KBDraft, changes: dict) -> dict:
+    """A draft that adds sources to an existing KB is built with the KB's settings (what is previewed must be
+    what the KB's other documents were indexed with): any change of them is refused, at every door."""
+    kb = draft.target_kb
+    validators = {
+        "chunking_config": validate_chunking_config,
+        "embedding_config": validate_embedding_config,
+        "vector_store_config": validate_vector_store_config,
+    }
+    return {
+        field: ["sources added to an existing knowledge base use its settings; this cannot be changed here"]
+        for field, value in changes.items()
+        if value != validators[field](getattr(kb, field))
+    }
+
+
+def _merged(current: dict, given, *, follows: tuple[str, str] | None = None) -> dict:
+    """A partial config over the current one. follows=(key, dependent): when `key` changes and `dependent`
+    was not given, it is dropped so the validator derives it again (a new model decides its dimensions)."""
+    if not isinstance(given, dict):
+        return given  # the validator explains
+    merged = {**current, **given}
+    if follows:
+        key, dependent = follows
+        if key in given and given[key] != current.get(key) and dependent not in given:
+            merged.pop(dependent, None)
+    return merged
+
+
 @transaction.atomic
 def draft_config_update(
     *, draft: KBDraft, user=None, chunking_config=None, embedding_config=None, vector_store_config=None, request=None
 ) -> KBDraft:
+    """Chunking is given whole; embedding and vector-store configs may be partial (merged over the current)."""
     changes = {}
     if chunking_config is not None:
         changes["chunking_config"] = validate_chunking_config(chunking_config)
     if embedding_config is not None:
-        if (
-            draft.target_kb_id
-            and embedding_config.get("model", draft.embedding_config["model"]) != draft.embedding_config["model"]
-        ):
-            raise ValidationError(
-                {"embedding_config.model": ["sources added to an existing knowledge base use its model"]}
-            )
-        changes["embedding_config"] = validate_embedding_config(embedding_config)
+        merged = _merged(draft.embedding_config, embedding_config, follows=("model", "dimensions"))
+        changes["embedding_config"] = validate_embedding_config(merged)
     if vector_store_config is not None:
-        changes["vector_store_config"] = validate_vector_store_config(vector_store_config)
+        changes["vector_store_config"] = validate_vector_store_config(
+            _merged(draft.vector_store_config, vector_store_config)
+        )
+    if draft.target_kb_id and (errors := _locked_config_errors(draft, changes)):
+        raise ValidationError(errors)
     for field, value in changes.items():
         setattr(draft, field, value)
     draft.save(update_fields=[*changes, "updated_at"])
@@ -264,14 +285,39 @@ def draft_config_update(
     return draft
 
 
+def _documents_for(kb: KnowledgeBase, source: DraftSource, keep: set) -> list[Document]:
+    """The documents a completed source becomes (one per crawled page), with the source's parsed elements."""
+    from drafts.selectors import source_units
+
+    documents = []
+    units = source_units(source)
+    single = len(units) == 1 and source.type != "website_crawl"
+    for unit in units:
+        documents.append(
+            Document(
+                kb=kb,
+                source_type=SourceType(source.type),
+                name=unit["name"][:500],
+                url=unit["url"],
+                file_type=source.file_type or ("html" if source.type == "website_crawl" else ""),
+                metadata={**source.metadata, "draft_source_id": str(source.pk), "source_name": source.name},
+                stored_file=source.stored_file if single else "",
+                elements_file=source.elements_file if single else elements_save(unit["elements"]),
+                size_bytes=source.size_bytes if single else 0,
+                content_hash=unit["content_hash"] or source.content_hash,
+            )
+        )
+    if single:
+        keep.update(_source_files(source))  # the document takes over the source's files
+    return documents
+
+
 def draft_finalize(*, draft: KBDraft, user, request=None) -> KnowledgeBase:
     """Validate, then in one transaction create the KB (or use the target KB) and one Document per
     completed source — one per crawled page — with the draft's exact chunking config; processing is
     enqueued after commit and the draft is deleted. Raises ValidationError with the validation errors."""
     from drafts.preview import draft_validate
-    from drafts.selectors import source_units
-    from kb.pipeline.runner import save_elements
-    from kb.services import _enqueue as enqueue_documents
+    from kb.services import documents_add, kb_create
 
     report = draft_validate(draft=draft)
     if not report["valid"]:
@@ -280,38 +326,24 @@ def draft_finalize(*, draft: KBDraft, user, request=None) -> KnowledgeBase:
         draft = KBDraft.objects.select_for_update().get(pk=draft.pk)
         kb = draft.target_kb
         if kb is None:
-            kb = KnowledgeBase.objects.create(
+            kb = kb_create(
                 workspace=draft.workspace,
+                user=user,
                 name=draft.name,
                 description=draft.description,
-                chunking_config=validate_chunking_config(draft.chunking_config),
+                chunking_config=draft.chunking_config,
                 embedding_config=draft.embedding_config,
                 vector_store_config=draft.vector_store_config,
                 context_settings=draft.context_settings,
-                created_by=user,
+                request=request,
             )
-        documents, keep = [], set()
-        for source in draft.sources.filter(status=SourceStatus.COMPLETED):
-            units = source_units(source)
-            for unit in units:
-                single = len(units) == 1 and source.type != "website_crawl"
-                documents.append(
-                    Document(
-                        kb=kb,
-                        source_type=SourceType(source.type),
-                        name=unit["name"][:500],
-                        url=unit["url"],
-                        file_type=source.file_type or ("html" if source.type == "website_crawl" else ""),
-                        metadata={**source.metadata, "draft_source_id": str(source.pk), "source_name": source.name},
-                        stored_file=source.stored_file if single else "",
-                        elements_file=source.elements_file if single else save_elements(unit["elements"]),
-                        size_bytes=source.size_bytes if single else 0,
-                        content_hash=unit["content_hash"] or source.content_hash,
-                    )
-                )
-                if single:
-                    keep.update(_source_files(source))
-        Document.objects.bulk_create(documents)
+        keep: set[str] = set()
+        documents = [
+            document
+            for source in draft.sources.filter(status=SourceStatus.COMPLETED)
+            for document in _documents_for(kb, source, keep)
+        ]
+        documents_add(kb=kb, documents=documents)
         leftovers = [f for s in draft.sources.all() for f in _source_files(s) if f not in keep]
         audit_record(
             event_type="knowledge_base",
@@ -323,7 +355,6 @@ def draft_finalize(*, draft: KBDraft, user, request=None) -> KnowledgeBase:
             details={"draft_id": str(draft.pk), "documents": len(documents)},
         )
         draft.delete()
-        enqueue_documents([d.pk for d in documents])
         storage = get_storage()
         transaction.on_commit(lambda: [storage.delete(f) for f in leftovers])
     return kb

@@ -1,19 +1,29 @@
-"""Dramatiq actors: thin wrappers that take an id and call the pipeline runner."""
+"""Dramatiq actors: thin wrappers that take an id, call the task body and send what it asks for.
+
+Task bodies (kb.pipeline.runner) never send messages: they return an Outcome, and only this module
+talks to the broker, so the pipeline can be run and tested without one.
+"""
 
 import dramatiq
 
 from kb.pipeline import runner
 
 # Dramatiq's own retries are off: the runner counts attempts in the database (so a killed worker's
-# attempt counts too) and re-enqueues or quarantines by itself.
+# attempt counts too) and asks for a retry in its Outcome, or quarantines.
 # time_limit is a backstop far above any real document; the sweeper handles silent workers.
 
 
 @dramatiq.actor(queue_name="ingest", max_retries=0, time_limit=6 * 3600 * 1000)
 def process_document(document_id: str) -> None:
-    runner.process(document_id)
+    outcome = runner.process(document_id)
+    if outcome.retry_after_ms is not None:
+        process_document.send_with_options(args=(str(document_id),), delay=outcome.retry_after_ms)
 
 
-@dramatiq.actor(queue_name="default", max_retries=0)
-def sweep_documents() -> None:
-    runner.quarantine_or_requeue_stale()
+def sweep_documents() -> dict[str, int]:
+    """Periodic job (settings.PERIODIC_JOBS, run in one worker at a time): requeue or quarantine documents
+    whose worker went silent, and send the messages the sweep asks for."""
+    sweep = runner.find_stale()
+    for document_id in sweep.to_send:
+        process_document.send(document_id)
+    return sweep.counts

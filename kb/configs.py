@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 
-from kb.pipeline.chunk import ChunkingConfigError, normalize_chunking_config
+from kb.pipeline.chunking import ChunkingConfigError, normalize_chunking_config
 from kb.pipeline.types import PipelineError
 
 DISTANCE_METRICS = ("cosine", "euclidean", "dot")
@@ -23,6 +23,21 @@ COST_PER_MILLION_TOKENS = {
 
 def _error(field: str, message: str) -> ValidationError:
     return ValidationError({field: [message]})
+
+
+def check_name(name: str) -> str:
+    """The name of a KB or a draft: 1 to 255 characters once stripped."""
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 255:
+        raise _error("name", "must be 1 to 255 characters")
+    return name
+
+
+def check_description(description: str | None) -> str:
+    description = description or ""
+    if len(description) > 1000:
+        raise _error("description", "must be at most 1000 characters")
+    return description
 
 
 def validate_chunking_config(config: dict) -> dict:

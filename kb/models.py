@@ -67,6 +67,9 @@ class DocumentStatus(models.TextChoices):
 
 IN_PROGRESS = (DocumentStatus.PARSING, DocumentStatus.CHUNKING, DocumentStatus.EMBEDDING, DocumentStatus.INDEXING)
 UNFINISHED = (DocumentStatus.QUEUED, *IN_PROGRESS)
+FINISHED = (DocumentStatus.READY, DocumentStatus.FAILED, DocumentStatus.QUARANTINED)
+# What a user may retry (the Retry button, document_retry); the state machine itself is kb/states.py.
+RETRYABLE = (DocumentStatus.FAILED, DocumentStatus.QUARANTINED)
 
 
 class Document(models.Model):
@@ -112,6 +115,10 @@ class Document(models.Model):
     @property
     def is_unfinished(self) -> bool:
         return self.status in UNFINISHED
+
+    @property
+    def can_retry(self) -> bool:
+        return self.status in RETRYABLE
 
 
 class Chunk(models.Model):

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 
-from kb.models import UNFINISHED, Chunk, Document, DocumentStatus, KnowledgeBase
+from kb.models import RETRYABLE, UNFINISHED, Chunk, Document, DocumentStatus, KnowledgeBase
 from tenants.models import Perm
 from tenants.selectors import parse_uuid, workspaces_for_user
 
@@ -68,7 +68,7 @@ def kb_status_summary(*, kb: KnowledgeBase) -> dict:
     }
 
 
-PROBLEMS = (DocumentStatus.FAILED, DocumentStatus.QUARANTINED)
+PROBLEMS = RETRYABLE
 
 
 def kb_list_for_user(*, user, workspace_id=None) -> QuerySet[KnowledgeBase]:

@@ -11,10 +11,21 @@ from typing import BinaryIO
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
-from kb.models import Document, DocumentStatus, KnowledgeBase, SourceType
+from kb import states
+from kb.configs import (
+    check_description,
+    check_name,
+    validate_chunking_config,
+    validate_embedding_config,
+    validate_vector_store_config,
+)
+from kb.models import FINISHED, RETRYABLE, Document, DocumentStatus, KnowledgeBase, SourceType
 from kb.pipeline.types import PipelineError
 from privexbot.audit import audit_record
+from privexbot.errors import Conflict
 from privexbot.storage import get_storage
 
 
@@ -34,12 +45,41 @@ def _enqueue(document_ids: list) -> None:
     transaction.on_commit(lambda: [process_document.send(pk) for pk in ids])
 
 
-def kb_create(*, workspace, user, name: str, description: str = "", **configs) -> KnowledgeBase:
-    kb = KnowledgeBase.objects.create(
-        workspace=workspace, name=name, description=description, created_by=user, **configs
-    )
-    audit_record(event_type="knowledge_base", action="create", user=user, workspace=workspace, resource=kb)
+def kb_create(
+    *, workspace, user, name: str, description: str = "", chunking_config: dict | None = None,
+    embedding_config: dict | None = None, vector_store_config: dict | None = None,
+    context_settings: dict | None = None, request=None,
+) -> KnowledgeBase:  # fmt: skip
+    """A new, empty KB. Configs are validated by the one schema (kb.configs); missing ones get the defaults."""
+    fields = {"name": check_name(name), "description": check_description(description)}
+    if chunking_config is not None:
+        fields["chunking_config"] = validate_chunking_config(chunking_config)
+    if embedding_config is not None:
+        fields["embedding_config"] = validate_embedding_config(embedding_config)
+    if vector_store_config is not None:
+        fields["vector_store_config"] = validate_vector_store_config(vector_store_config)
+    if context_settings is not None:
+        if not isinstance(context_settings, dict):
+            raise ValidationError({"context_settings": ["must be an object"]})
+        fields["context_settings"] = context_settings
+    kb = KnowledgeBase.objects.create(workspace=workspace, created_by=user, **fields)
+    audit_record(
+        event_type="knowledge_base", action="create", user=user, request=request, workspace=workspace, resource=kb,
+        details={"name": kb.name},
+    )  # fmt: skip
     return kb
+
+
+def documents_add(*, kb: KnowledgeBase, documents: list[Document]) -> list[Document]:
+    """Create prepared (unsaved) documents in `kb` in one batch and queue them after commit; for callers that
+    already accepted the content (a finalized draft). The caller writes its own audit event."""
+    for document in documents:
+        if document.status != DocumentStatus.QUEUED:  # a new row enters the state machine at its start
+            raise ValueError(f"a new document starts queued, not {document.status}")
+        document.kb = kb
+    created = Document.objects.bulk_create(documents)
+    _enqueue([d.pk for d in created])
+    return created
 
 
 def file_sha256(fileobj: BinaryIO) -> tuple[str, int]:
@@ -102,13 +142,13 @@ class AcceptedText:
 def text_accept(*, content: str) -> AcceptedText:
     """Pasted text, for KBs and drafts alike: stored encrypted, split into elements in-process (no parser
     child needed), so the preview and the worker read the same elements."""
-    from kb.pipeline.runner import save_elements
+    from kb.pipeline.elements import elements_save
     from kb.pipeline.text import text_to_elements
 
     data = content.encode("utf-8")
     return AcceptedText(
         stored=get_storage().save(data),
-        elements_file=save_elements(text_to_elements(content)),
+        elements_file=elements_save(text_to_elements(content)),
         size=len(data),
         content_hash=hashlib.sha256(data).hexdigest(),
     )
@@ -172,14 +212,25 @@ def document_create_from_text(*, kb: KnowledgeBase, user, title: str, content: s
     return document
 
 
+def _refuse_in_progress(document: Document) -> Conflict:
+    row = Document.objects.filter(pk=document.pk).values_list("status", "progress").first()
+    if row is None:
+        return Conflict(f"“{document.name}” no longer exists.", code="not_found")
+    status, progress = row
+    return Conflict(
+        f"“{document.name}” is being processed right now ({status}, {progress} %); reprocess it when it has finished.",
+        code="in_progress",
+        details={"status": [status]},
+    )
+
+
 @transaction.atomic
 def document_reprocess(*, document: Document, user=None, request=None, reset_attempts: bool = True) -> Document:
-    """Queue a document again (retry of a failed/quarantined one, or after a config change).
-    Parsed elements and cached embeddings are reused, so only missing work is redone."""
-    updates = {"status": DocumentStatus.QUEUED, "progress": 0, "error": "", "error_code": "", "heartbeat_at": None}
-    if reset_attempts:
-        updates["attempts"] = 0
-    Document.objects.filter(pk=document.pk).update(**updates)
+    """Queue a document again (after a config change, or a stuck one whose worker went silent). Parsed
+    elements and cached embeddings are reused, so only missing work is redone. A document a live worker is
+    on is refused with Conflict: the run would overwrite the request, or the request would discard the run."""
+    if not states.requeue(document.pk, reset_attempts=reset_attempts):
+        raise _refuse_in_progress(document)
     _audit_document(document, "reprocess", user=user, request=request)
     _enqueue([document.pk])
     document.refresh_from_db()
@@ -187,16 +238,38 @@ def document_reprocess(*, document: Document, user=None, request=None, reset_att
 
 
 @transaction.atomic
+def document_retry(*, document: Document, user=None, request=None) -> Document:
+    """A user's Retry: only a failed or quarantined document, with its attempts reset."""
+    fields = {"progress": 0, "error": "", "error_code": "", "heartbeat_at": None, "attempts": 0}
+    if not states.move(document.pk, DocumentStatus.QUEUED, only_from=RETRYABLE, **fields):
+        status = Document.objects.filter(pk=document.pk).values_list("status", flat=True).first()
+        raise Conflict(
+            f"Only a failed or quarantined document can be retried; “{document.name}” is {status or 'deleted'}.",
+            code="not_retryable",
+        )
+    _audit_document(document, "retry", user=user, request=request)
+    _enqueue([document.pk])
+    document.refresh_from_db()
+    return document
+
+
+@transaction.atomic
 def kb_reindex(*, kb: KnowledgeBase, user=None, request=None) -> int:
-    ids = list(kb.documents.values_list("pk", flat=True))
-    kb.documents.update(
-        status=DocumentStatus.QUEUED, progress=0, error="", error_code="", attempts=0, heartbeat_at=None
-    )
+    """Queue every document of the KB again; documents a live worker is on are left to finish (they are being
+    built from the same configuration). Returns how many were queued."""
+    requeue = Q(status__in=(*FINISHED, DocumentStatus.QUEUED)) | states.worker_silent()
+    ids = list(kb.documents.filter(requeue).select_for_update().values_list("pk", flat=True))
+    queued = states.DOCUMENTS.move_all(
+        Document.objects.filter(pk__in=ids), DocumentStatus.QUEUED, when=requeue,
+        progress=0, error="", error_code="", attempts=0, heartbeat_at=None, updated_at=timezone.now(),
+    )  # fmt: skip
+    skipped = kb.documents.count() - queued
     audit_record(
-        event_type="knowledge_base", action="reindex", user=user, request=request, workspace=kb.workspace, resource=kb
-    )
+        event_type="knowledge_base", action="reindex", user=user, request=request, workspace=kb.workspace,
+        resource=kb, details={"queued": queued, "in_progress": skipped},
+    )  # fmt: skip
     _enqueue(ids)
-    return len(ids)
+    return queued
 
 
 @transaction.atomic
@@ -214,14 +287,9 @@ def kb_update(
 ) -> KnowledgeBase:  # fmt: skip
     changes = {}
     if name is not None:
-        name = name.strip()
-        if not 1 <= len(name) <= 255:
-            raise ValidationError({"name": ["must be 1 to 255 characters"]})
-        changes["name"] = name
+        changes["name"] = check_name(name)
     if description is not None:
-        if len(description) > 1000:
-            raise ValidationError({"description": ["must be at most 1000 characters"]})
-        changes["description"] = description
+        changes["description"] = check_description(description)
     if context_settings is not None:
         if not isinstance(context_settings, dict):
             raise ValidationError({"context_settings": ["must be an object"]})

@@ -154,8 +154,8 @@ DRAMATIQ_BROKER = {
 }
 # Jobs each worker may run periodically (one process at a time installation-wide): path -> seconds.
 PERIODIC_JOBS = {
-    "kb.pipeline.runner.quarantine_or_requeue_stale": env_float("SWEEP_INTERVAL", 30, minimum=0.5),
-    "drafts.processing.sweep_sources": env_float("SWEEP_INTERVAL", 30, minimum=0.5),
+    "kb.actors.sweep_documents": env_float("SWEEP_INTERVAL", 30, minimum=0.5),
+    "drafts.actors.sweep_sources": env_float("SWEEP_INTERVAL", 30, minimum=0.5),
     "drafts.services.drafts_expire": 3600,
 }
 DRAMATIQ_AUTODISCOVER_MODULES = ["actors"]

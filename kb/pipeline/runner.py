@@ -1,18 +1,21 @@
-"""Runs the pipeline for one document and owns every status write of a document.
+"""Runs the pipeline for one document: claim -> parse -> chunk -> embed -> store.
 
-claim -> parse -> chunk -> embed -> store, each stage recorded with progress and a heartbeat.
-A message is only processed if the document is queued or its last worker went silent, so duplicate
-or redelivered messages are harmless; attempts are counted before work starts, and failures end as
-`failed` (a reason retrying cannot fix) or, after DOCUMENT_MAX_ATTEMPTS, `quarantined`.
+Every status write goes through the document state machine (kb.states) and is guarded by this run's
+attempt number, taken when the document was claimed: if the sweeper gave the document to another worker,
+or it was deleted, this run's next write does nothing and the run stops (Superseded) without touching
+chunks. A message is only processed if the document is queued or its last worker went silent, so
+duplicate or redelivered messages are harmless; attempts are counted before work starts, and failures end
+as `failed` (a reason retrying cannot fix) or, after DOCUMENT_MAX_ATTEMPTS, `quarantined`.
+
+This is a task body: it returns an Outcome and never sends messages; kb.actors does.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 import tempfile
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +24,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from kb import states
 from kb.models import IN_PROGRESS, Document, DocumentStatus, KnowledgeBase
+from kb.pipeline.elements import elements_load, elements_save
 from kb.pipeline.types import PipelineError
 
 logger = logging.getLogger(__name__)
@@ -35,141 +40,167 @@ STAGES = {
 }
 
 
-def stale_cutoff():
-    return timezone.now() - timedelta(seconds=settings.DOCUMENT_STALE_AFTER)
+@dataclass(frozen=True)
+class Outcome:
+    """What a run ended in. status None: the message was not this worker's to process (nothing done).
+    retry_after_ms: set when the document was queued again and a message must be sent after that delay."""
+
+    status: str | None
+    retry_after_ms: int | None = None
+
+
+class Superseded(Exception):
+    """The document was deleted, or another worker took it over, while this run was on it."""
 
 
 def claim(document_id) -> Document | None:
     """Take the document for this worker, or None when someone else has it or it needs no work."""
     now = timezone.now()
-    claimable = Q(status=DocumentStatus.QUEUED) | Q(status__in=IN_PROGRESS, heartbeat_at__lt=stale_cutoff())
-    updated = (
-        Document.objects.filter(claimable, pk=document_id)
-        .select_for_update(skip_locked=True)
-        .values_list("pk", flat=True)
+    claimable = Q(status=DocumentStatus.QUEUED) | states.worker_silent()
+    moved = states.move(
+        document_id,
+        DocumentStatus.PARSING,
+        when=claimable,
+        attempts=F("attempts") + 1,
+        heartbeat_at=now,
+        progress=0,
+        error="",
+        error_code="",
+        stage_times={"started": now.isoformat(), DocumentStatus.PARSING: now.isoformat()},
     )
-    with transaction.atomic():
-        if not list(updated):
-            return None
-        Document.objects.filter(pk=document_id).update(
-            status=DocumentStatus.PARSING,
-            attempts=F("attempts") + 1,
-            heartbeat_at=now,
-            progress=0,
-            error="",
-            error_code="",
-            stage_times={"started": now.isoformat(), DocumentStatus.PARSING: now.isoformat()},
-        )
-    return Document.objects.select_related("kb").get(pk=document_id)
+    return Document.objects.select_related("kb").get(pk=document_id) if moved else None
 
 
 class Reporter:
-    """Stage and progress updates; every write also refreshes the heartbeat."""
+    """Stage and progress updates of one run; every write also refreshes the heartbeat."""
 
     def __init__(self, document: Document):
         self.document = document
+        self.attempt = document.attempts  # this run's token: writes only land while it is still ours
         self.stage_times = dict(document.stage_times or {})
-        self.status = document.status
+        self.current = document.status  # the stage this run is in
         self._last_write = 0.0
 
+    @property
+    def ours(self) -> Q:
+        return Q(attempts=self.attempt)
+
     def stage(self, status: str) -> None:
-        self.status = status
         self.stage_times[status] = timezone.now().isoformat()
         low, _ = STAGES[status]
-        Document.objects.filter(pk=self.document.pk).update(
-            status=status, progress=low, stage_times=self.stage_times, heartbeat_at=timezone.now()
-        )
+        if not states.move(
+            self.document.pk, status, only_from=[self.current], when=self.ours,
+            progress=low, stage_times=self.stage_times, heartbeat_at=timezone.now(),
+        ):  # fmt: skip
+            raise Superseded
+        self.current = status
 
     def fraction(self, done: float) -> None:
         """Progress inside the current stage (0..1); throttled to one write per second."""
         if time.monotonic() - self._last_write < 1.0 and done < 1.0:
             return
         self._last_write = time.monotonic()
-        low, high = STAGES[self.status]
-        Document.objects.filter(pk=self.document.pk).update(
+        low, high = STAGES[self.current]
+        Document.objects.filter(self.ours, pk=self.document.pk, status=self.current).update(
             progress=int(low + (high - low) * done), heartbeat_at=timezone.now()
         )
 
 
-def heartbeat(document_id):
+def heartbeat(document_id, attempt: int):
     """Keeps heartbeat_at fresh while a long step (a 1000-page parse) runs without progress writes."""
     from privexbot.heartbeat import keep_alive
 
     return keep_alive(
-        lambda: Document.objects.filter(pk=document_id, status__in=IN_PROGRESS).update(heartbeat_at=timezone.now()),
+        lambda: Document.objects.filter(pk=document_id, status__in=IN_PROGRESS, attempts=attempt).update(
+            heartbeat_at=timezone.now()
+        ),
         interval=max(1.0, settings.DOCUMENT_STALE_AFTER / 4),
         name=f"doc-heartbeat-{document_id}",
     )
 
 
-def process(document_id) -> str | None:
-    """Entry point of the actor. Returns the final status, or None when there was nothing to do."""
+def process(document_id) -> Outcome:
+    """The task body of kb.actors.process_document."""
     document = claim(document_id)
     if document is None:
-        return None
+        return Outcome(None)
     reporter = Reporter(document)
     try:
-        with heartbeat(document.pk):
+        with heartbeat(document.pk, reporter.attempt):
             _run_steps(document, reporter)
-        return DocumentStatus.READY
+        return Outcome(DocumentStatus.READY)
+    except Superseded:
+        logger.info("document %s was deleted or taken over while attempt %s ran", document_id, reporter.attempt)
+        return Outcome(None)
     except PipelineError as exc:
-        return _fail(document, exc)
+        return _fail(reporter, exc)
     except Exception as exc:  # an unexpected bug: retry, then quarantine, and keep the reason visible
         logger.exception("processing document %s failed", document_id)
         return _fail(
-            document,
+            reporter,
             PipelineError("internal", f"Unexpected error: {type(exc).__name__}: {exc}", permanent=False),
         )
 
 
-def _fail(document: Document, exc: PipelineError) -> str:
-    attempts = Document.objects.values_list("attempts", flat=True).get(pk=document.pk)
+def _fail(reporter: Reporter, exc: PipelineError) -> Outcome:
+    attempts = reporter.attempt
     if exc.permanent:
         status, message = DocumentStatus.FAILED, exc.message
     elif attempts >= settings.DOCUMENT_MAX_ATTEMPTS:
         status, message = DocumentStatus.QUARANTINED, f"Gave up after {attempts} attempts: {exc.message}"
     else:
         status, message = DocumentStatus.QUEUED, f"Attempt {attempts} failed, retrying: {exc.message}"
-    Document.objects.filter(pk=document.pk).update(status=status, error=message, error_code=exc.code, heartbeat_at=None)
+    moved = states.move(
+        reporter.document.pk, status, only_from=IN_PROGRESS, when=reporter.ours,
+        error=message, error_code=exc.code, heartbeat_at=None,
+    )  # fmt: skip
+    if not moved:
+        return Outcome(None)
     if status == DocumentStatus.QUEUED:
-        from kb.actors import process_document
-
-        process_document.send_with_options(args=(str(document.pk),), delay=min(60_000, 2_000 * attempts))
-    return status
+        return Outcome(status, retry_after_ms=min(60_000, 2_000 * attempts))
+    return Outcome(status)
 
 
-def quarantine_or_requeue_stale() -> dict[str, int]:
-    """The sweeper: documents whose worker went silent are requeued, or quarantined after the last attempt.
-    Queued documents whose message may have been lost (older than 10 stale periods) are sent again."""
-    from kb.actors import process_document
+@dataclass
+class Sweep:
+    """What the sweeper did, and the documents that need a message (sent by kb.actors)."""
 
-    counts = {"requeued": 0, "quarantined": 0, "resent": 0}
-    stale = Document.objects.filter(status__in=IN_PROGRESS, heartbeat_at__lt=stale_cutoff())
-    for doc in stale.only("pk", "attempts", "status"):
+    counts: dict[str, int] = field(default_factory=lambda: {"requeued": 0, "quarantined": 0, "resent": 0})
+    to_send: list[str] = field(default_factory=list)
+
+
+def find_stale() -> Sweep:
+    """Documents whose worker went silent are requeued, or quarantined after the last attempt. Queued
+    documents whose message may have been lost (unchanged for 10 stale periods) are sent again."""
+    sweep = Sweep()
+    for doc in Document.objects.filter(states.worker_silent()).only("pk", "attempts", "status"):
+        # The same row, still silent and still on the attempt we saw: a worker that woke up in between wins.
+        still = states.worker_silent() & Q(attempts=doc.attempts)
         if doc.attempts >= settings.DOCUMENT_MAX_ATTEMPTS:
             reason = (
                 f"The worker stopped (crashed or was killed) while {doc.status} this document, "
                 f"{doc.attempts} times; it was set aside so it cannot block the queue."
             )
-            n = Document.objects.filter(pk=doc.pk, status=doc.status, heartbeat_at__lt=stale_cutoff()).update(
-                status=DocumentStatus.QUARANTINED, error=reason, error_code="worker_lost", heartbeat_at=None
-            )
-            counts["quarantined"] += n
-        else:
-            n = Document.objects.filter(pk=doc.pk, status=doc.status, heartbeat_at__lt=stale_cutoff()).update(
-                status=DocumentStatus.QUEUED, error="The worker stopped; requeued.", error_code="worker_lost"
-            )
-            if n:
-                transaction.on_commit(lambda pk=str(doc.pk): process_document.send(pk))
-                counts["requeued"] += 1
+            if states.move(
+                doc.pk, DocumentStatus.QUARANTINED, when=still, error=reason, error_code="worker_lost",
+                heartbeat_at=None,
+            ):  # fmt: skip
+                sweep.counts["quarantined"] += 1
+        elif states.move(
+            doc.pk, DocumentStatus.QUEUED, when=still, error="The worker stopped; requeued.", error_code="worker_lost"
+        ):
+            sweep.to_send.append(str(doc.pk))
+            sweep.counts["requeued"] += 1
     lost_cutoff = timezone.now() - timedelta(seconds=10 * settings.DOCUMENT_STALE_AFTER)
     for pk in Document.objects.filter(status=DocumentStatus.QUEUED, updated_at__lt=lost_cutoff).values_list(
         "pk", flat=True
     ):
-        Document.objects.filter(pk=pk).update(updated_at=timezone.now())
-        process_document.send(str(pk))
-        counts["resent"] += 1
-    return counts
+        if states.move(
+            pk, DocumentStatus.QUEUED, only_from=[DocumentStatus.QUEUED], when=Q(updated_at__lt=lost_cutoff)
+        ):
+            sweep.to_send.append(str(pk))
+            sweep.counts["resent"] += 1
+    return sweep
 
 
 # ---------------------------------------------------------------- the steps
@@ -177,7 +208,7 @@ def quarantine_or_requeue_stale() -> dict[str, int]:
 
 def _run_steps(document: Document, reporter: Reporter) -> None:
     from kb.pipeline import runtime
-    from kb.pipeline.chunk import config_hash
+    from kb.pipeline.chunking import config_hash
     from kb.pipeline.store import embed_with_cache, replace_chunks
 
     kb: KnowledgeBase = document.kb
@@ -185,7 +216,7 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    elements = load_elements(document)
+    elements = load_elements(document, attempt=reporter.attempt)
     timings["parse_s"] = time.perf_counter() - started
 
     reporter.stage(DocumentStatus.CHUNKING)
@@ -215,7 +246,9 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
     reporter.stage(DocumentStatus.INDEXING)
     started = time.perf_counter()
     with transaction.atomic():
-        locked = Document.objects.select_for_update().get(pk=document.pk)
+        locked = Document.objects.select_for_update().filter(pk=document.pk, attempts=reporter.attempt).first()
+        if locked is None:
+            raise Superseded
         version = locked.version + 1
         replace_chunks(
             document_id=document.pk,
@@ -226,8 +259,11 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
             vectors=vectors,
         )
         timings["store_s"] = time.perf_counter() - started
-        Document.objects.filter(pk=document.pk).update(
-            status=DocumentStatus.READY,
+        ready = states.move(
+            document.pk,
+            DocumentStatus.READY,
+            only_from=[DocumentStatus.INDEXING],
+            when=reporter.ours,
             progress=100,
             version=version,
             chunk_count=len(chunks),
@@ -246,15 +282,18 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
                 "unique_texts": stats.unique,
             },
         )
+        if not ready:
+            raise Superseded  # rolls the new chunks back: the previous version stays whole
 
 
-def load_elements(document: Document) -> list[dict]:
-    """Parsed elements: reused when cached (draft preview, earlier attempt), else parsed in a child process."""
+def load_elements(document: Document, *, attempt: int | None = None) -> list[dict]:
+    """Parsed elements: reused when cached (draft preview, earlier attempt), else parsed in a child process
+    and kept for the next time (only while `attempt` still owns the document)."""
     from privexbot.storage import get_storage
 
     storage = get_storage()
     if document.elements_file and storage.exists(document.elements_file):
-        return json.loads(gzip.decompress(storage.open_bytes(document.elements_file)))
+        return elements_load(document.elements_file)
     if not document.stored_file:
         raise PipelineError("missing_source", "The document has neither a stored file nor parsed content.")
 
@@ -279,13 +318,12 @@ def load_elements(document: Document) -> list[dict]:
         )
     if isinstance(result, PipelineError):
         raise result
-    elements_file = save_elements(result)
-    Document.objects.filter(pk=document.pk).update(elements_file=elements_file)
+    elements_file = elements_save(result)
+    owner = Document.objects.filter(pk=document.pk)
+    if attempt is not None:
+        owner = owner.filter(attempts=attempt)
+    if not owner.update(elements_file=elements_file):
+        storage.delete(elements_file)  # deleted or taken over meanwhile: leave no orphan copy of its text
+        raise Superseded
     document.elements_file = elements_file
     return result
-
-
-def save_elements(elements: list[dict]) -> str:
-    from privexbot.storage import get_storage
-
-    return get_storage().save(gzip.compress(json.dumps(elements, ensure_ascii=False).encode(), compresslevel=5))

@@ -35,7 +35,7 @@ def max_seq_length(model_name: str) -> int:
 
 @cache
 def token_counter(model_name: str):
-    from kb.pipeline.chunk import make_token_counter
+    from kb.pipeline.chunking import make_token_counter
 
     return make_token_counter(str(Path(model_path(model_name)) / "tokenizer.json"))
 
@@ -53,7 +53,7 @@ def embedder(model_name: str):
 
 def chunk_for_model(elements, chunking_config: dict, model_name: str, *, source: dict | None = None):
     """The one call that turns elements into chunks, for the preview and the worker alike."""
-    from kb.pipeline.chunk import chunk_elements
+    from kb.pipeline.chunking import chunk_elements
 
     semantic = chunking_config.get("strategy") == "semantic"
     return chunk_elements(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypedDict
 
+from privexbot.errors import ServiceError
+
 
 class TableData(TypedDict):
     header: list[str]
@@ -48,16 +50,19 @@ class ChunkData:
         return asdict(self)
 
 
-class PipelineError(Exception):
+# PipelineError codes whose HTTP status is not 400 (raised while checking an upload).
+HTTP_STATUS = {"too_large": 413, "unsupported_type": 415, "type_mismatch": 415}
+
+
+class PipelineError(ServiceError):
     """A failure with a reason a user can act on.
 
     code: short machine-readable reason: "encrypted", "no_text", "corrupt", "too_large",
           "unsupported_type", "type_mismatch", "zip_bomb", "timeout", "resource_limit", ...
     permanent: True when retrying cannot help (the document goes straight to failed).
+    The API shows it as {"file": [message]} with the code's status (HTTP_STATUS, else 400).
     """
 
     def __init__(self, code: str, message: str, *, permanent: bool = True):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message, details={"file": [message]}, http_status=HTTP_STATUS.get(code, 400))
         self.permanent = permanent

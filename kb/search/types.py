@@ -7,6 +7,8 @@ from typing import Any
 
 from django.conf import settings
 
+from privexbot.errors import ServiceError
+
 MODES = ("hybrid", "vector", "keyword")
 FUSIONS = ("rrf", "weighted")
 # KB config value -> (canonical metric, pgvector distance operator). Aliases follow common vector-store names;
@@ -22,8 +24,12 @@ METRICS = {
 }
 
 
-class SearchError(ValueError):
-    """A request the selector cannot serve (bad mode, filter or KB configuration); safe to show to the caller."""
+class SearchError(ServiceError, ValueError):
+    """A request the selector cannot serve (bad mode, filter or KB configuration); safe to show to the caller.
+    The API shows it as a validation error on "filters"."""
+
+    def __init__(self, message: str):
+        super().__init__("validation_error", message, details={"filters": [message]})
 
 
 def setting(name: str, default):

@@ -13,7 +13,8 @@ from drafts.services import draft_create
 from kb.forms import SearchForm
 from kb.models import DocumentStatus
 from kb.selectors import kb_status_summary
-from kb.services import document_reprocess
+from kb.services import document_retry as retry_document
+from privexbot.errors import ServiceError
 from kb.views.common import get_document, get_kb, require
 from tenants.models import Perm
 
@@ -54,10 +55,14 @@ def kb_detail(request, kb_id):
 def document_retry(request, kb_id, document_id):
     kb, perms = get_kb(request, kb_id, perm=Perm.KB_UPDATE)
     document = get_document(kb, document_id)
-    document_reprocess(document=document, user=request.user, request=request)
+    try:
+        retry_document(document=document, user=request.user, request=request)
+        outcome = messages.SUCCESS, f"“{document.name}” is queued again."
+    except ServiceError as exc:  # e.g. already being retried: the refreshed list shows its real state
+        outcome = messages.ERROR, exc.message
     if request.htmx:
         return render(request, f"{TEMPLATE}#documents", {"kb": kb, "perms": perms, **_documents_context(kb)})
-    messages.success(request, f"“{document.name}” is queued again.")
+    messages.add_message(request, *outcome)
     return redirect("kb:detail", kb_id=kb.pk)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
-from kb.pipeline.types import PipelineError
+from privexbot.errors import ServiceError
 
 MULTIPART_SLACK = 1024 * 1024  # form fields and multipart boundaries around the file
 
@@ -26,4 +26,5 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 def check_upload_size(request) -> None:
     length = request.META.get("CONTENT_LENGTH") or ""
     if length.isdigit() and int(length) > settings.MAX_FILE_SIZE + MULTIPART_SLACK:
-        raise PipelineError("too_large", f"The file is larger than the {settings.MAX_FILE_SIZE // 2**20} MB limit.")
+        message = f"The file is larger than the {settings.MAX_FILE_SIZE // 2**20} MB limit."
+        raise ServiceError("too_large", message, details={"file": [message]}, http_status=413)

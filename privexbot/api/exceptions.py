@@ -1,8 +1,8 @@
 """One error shape for the whole API: {"error": {"code", "message", "details"}}.
 
-Exceptions raised by services (Django ValidationError, PipelineError, SearchError, Http404, PermissionDenied)
-and by DRF itself are translated here, so views never build error responses of their own. A Django
-ValidationError whose code is "conflict" becomes a 409.
+Exceptions raised by services (privexbot.errors.ServiceError and its subclasses in lower layers, Django
+ValidationError, Http404, PermissionDenied) and by DRF itself are translated here, so views never build error
+responses of their own. A Django ValidationError whose code is "conflict" becomes a 409.
 """
 
 from __future__ import annotations
@@ -14,19 +14,10 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from kb.pipeline.types import PipelineError
 from privexbot.api.audit import audit_failed_write
+from privexbot.errors import ServiceError
 
 logger = logging.getLogger(__name__)
-
-# PipelineError codes raised while checking an upload -> HTTP status. Anything else is a 400.
-PIPELINE_STATUS = {"too_large": 413, "unsupported_type": 415, "type_mismatch": 415}
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state of the resource."
-    default_code = "conflict"
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -85,21 +76,16 @@ def _validation_error(details: dict[str, list[str]]) -> ApiError:
 
 def translate(exc: Exception) -> Exception:
     """Map service and framework exceptions onto APIException subclasses; others are returned unchanged."""
-    from kb.search import SearchError
-
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, exceptions.ValidationError):
         return _validation_error(_flatten(exc.detail))
     if isinstance(exc, django_exceptions.ValidationError):
         return _django_validation(exc)
-    if isinstance(exc, PipelineError):
-        return ApiError(
-            status_code=PIPELINE_STATUS.get(exc.code, 400), code=exc.code, message=exc.message,
-            details={"file": [exc.message]},
-        )  # fmt: skip
-    if isinstance(exc, SearchError):
-        return _validation_error({"filters": [str(exc)]})
+    if isinstance(exc, ServiceError):
+        if exc.code == "validation_error" and exc.details:  # named by its field, like every validation error
+            return _validation_error(exc.details)
+        return ApiError(status_code=exc.http_status, code=exc.code, message=exc.message, details=exc.details)
     if isinstance(exc, Http404):
         return exceptions.NotFound(str(exc) or None)
     if isinstance(exc, django_exceptions.PermissionDenied):

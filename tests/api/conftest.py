@@ -59,7 +59,7 @@ def ready_kb(kb, owner, no_enqueue):  # noqa: F811
     from kb.services import document_create_from_text
 
     document = document_create_from_text(kb=kb, user=owner, title="Refunds", content=TEXT)
-    assert runner.process(document.pk) == "ready"
+    assert runner.process(document.pk).status == "ready"
     return kb
 
 

@@ -36,6 +36,7 @@ def test_draft_writes_are_audited(api, owner, workspace, no_enqueue):
         ("kb_draft", "add_source", True),
         ("kb_draft", "remove_source", True),
         ("configuration", "update_draft_config", True),
+        ("knowledge_base", "create", True),  # finalize creates the KB through kb.services like every door
         ("knowledge_base", "finalize_draft", True),
         ("kb_draft", "create", True),
         ("kb_draft", "deleted", True),

@@ -68,7 +68,7 @@ def test_draft_to_search_through_the_api(api, workspace, owner, corpus, no_enque
     documents = client.get(f"{kb_url}documents/").json()
     assert documents["count"] == 2 and {d["status"] for d in documents["results"]} == {"queued"}
     for document in documents["results"]:
-        assert runner.process(document["id"]) == "ready"
+        assert runner.process(document["id"]).status == "ready"
     detail = client.get(kb_url).json()
     assert detail["summary"]["status"] == "ready" and detail["summary"]["documents"] == 2
     assert detail["chunking_config"]["chunk_size"] == 600

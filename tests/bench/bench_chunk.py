@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from kb.pipeline.chunk import chunk_elements, make_token_counter  # noqa: E402
+from kb.pipeline.chunking import chunk_elements, make_token_counter  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"  # shared/ sits beside the repo
 HEADING = re.compile(r"(#{1,6})\s+(\S.*)")

@@ -31,11 +31,6 @@ from privexbot.storage import get_storage
 TEXT = "Our refund policy: refunds are issued within 14 days of receiving the returned item. " * 30
 
 
-@pytest.fixture
-def draft(workspace, owner):
-    return draft_create(workspace=workspace, user=owner, name="Support KB", description="FAQ and manuals")
-
-
 def add_file(draft, user, path, **kwargs):
     with open(path, "rb") as fh:
         return draft_source_add_file(
@@ -195,7 +190,7 @@ def test_finalize_indexes_exactly_what_the_preview_showed(draft, owner, corpus, 
     assert [d.name for d in documents] == ["exam-n.pdf", "Refunds"]
     assert {("document", str(d.pk)) for d in documents} <= set(no_enqueue)
     for doc in documents:
-        assert runner.process(doc.pk) == "ready"
+        assert runner.process(doc.pk).status == "ready"
     indexed = [
         (c.document.name, c.index, c.content, c.token_count)
         for c in Chunk.objects.filter(kb=kb).select_related("document").order_by("document__created_at", "index")
@@ -284,16 +279,17 @@ def test_sources_whose_worker_died_are_retried_then_fail_with_a_reason(draft, ow
 
     sent = []
     monkeypatch.setattr(actors.parse_draft_source, "send", lambda pk: sent.append(pk))
+    monkeypatch.setattr(actors.crawl_draft_source, "send", lambda pk: sent.append(("crawl", pk)))
     old = timezone.now() - timedelta(hours=1)
-    retry = DraftSource.objects.create(draft=draft, type="file_upload", name="a.pdf", status="processing")
-    dead = DraftSource.objects.create(
-        draft=draft, type="file_upload", name="b.pdf", status="processing", metadata={"attempts": 3}
-    )
-    alive = DraftSource.objects.create(draft=draft, type="file_upload", name="c.pdf", status="processing")
-    DraftSource.objects.filter(pk__in=[retry.pk, dead.pk]).update(updated_at=old)
-    assert processing.sweep_sources() == {"requeued": 1, "failed": 1}
-    assert sent == [str(retry.pk)]
+    make = DraftSource.objects.create
+    retry = make(draft=draft, type="file_upload", name="a.pdf", status="processing", attempts=1, heartbeat_at=old)
+    dead = make(draft=draft, type="file_upload", name="b.pdf", status="processing", attempts=3, heartbeat_at=old)
+    alive = make(draft=draft, type="file_upload", name="c.pdf", status="processing", attempts=1)
+    site = make(draft=draft, type="website_crawl", name="site", status="processing", attempts=2, heartbeat_at=old)
+    DraftSource.objects.filter(pk=alive.pk).update(heartbeat_at=timezone.now())
+    assert actors.sweep_sources() == {"requeued": 2, "failed": 1}
+    assert sorted(map(str, sent)) == sorted([str(retry.pk), str(("crawl", str(site.pk)))])
     states = dict(DraftSource.objects.values_list("name", "status"))
-    assert states == {"a.pdf": "pending", "b.pdf": "error", "c.pdf": "processing"}
+    assert states == {"a.pdf": "pending", "b.pdf": "error", "c.pdf": "processing", "site": "pending"}
     assert "killed" in DraftSource.objects.get(pk=dead.pk).error
-    assert alive.pk
+    assert actors.sweep_sources() == {"requeued": 0, "failed": 0}

@@ -49,7 +49,7 @@ def test_indexed_chunks_are_byte_identical_to_the_preview(strategy, workspace, o
 
     kb = draft_finalize(draft=draft, user=owner)
     for doc in Document.objects.filter(kb=kb):
-        assert runner.process(doc.pk) == "ready", (doc.name, doc.error)
+        assert runner.process(doc.pk).status == "ready", (doc.name, doc.error)
     indexed = defaultdict(list)
     for chunk in Chunk.objects.filter(kb=kb).select_related("document").order_by("document_id", "index"):
         indexed[chunk.document.name].append((chunk.index, chunk.content, chunk.token_count))

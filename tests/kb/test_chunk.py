@@ -1,4 +1,4 @@
-"""kb.pipeline.chunk: pure chunking shared by the draft preview and the ingestion worker (no Django)."""
+"""kb.pipeline.chunking: pure chunking shared by the draft preview and the ingestion worker (no Django)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb.pipeline.chunk import (
+from kb.pipeline.chunking import (
     CHUNKER_VERSION,
     ChunkingConfigError,
     chunk_elements,

@@ -22,7 +22,7 @@ TEXT = (
 def test_text_document_reaches_ready_with_embeddings_and_fulltext(kb, owner, no_enqueue):
     doc = document_create_from_text(kb=kb, user=owner, title="Policies", content=TEXT)
     assert no_enqueue == [str(doc.pk)]
-    assert runner.process(doc.pk) == DocumentStatus.READY
+    assert runner.process(doc.pk).status == DocumentStatus.READY
     doc.refresh_from_db()
     assert (doc.status, doc.progress, doc.attempts, doc.version) == ("ready", 100, 1, 1)
     chunks = list(Chunk.objects.filter(document=doc).order_by("index"))
@@ -60,7 +60,7 @@ def test_reprocess_replaces_chunks_without_duplicates_and_reuses_work(kb, owner,
     doc.refresh_from_db()
     count = doc.chunk_count
     document_reprocess(document=doc, user=owner)
-    assert runner.process(doc.pk) == DocumentStatus.READY
+    assert runner.process(doc.pk).status == DocumentStatus.READY
     doc.refresh_from_db()
     assert doc.version == 2
     assert Chunk.objects.filter(document=doc).count() == count
@@ -72,16 +72,16 @@ def test_reprocess_replaces_chunks_without_duplicates_and_reuses_work(kb, owner,
 def test_duplicate_message_for_a_document_in_progress_is_ignored(kb, owner, no_enqueue):
     doc = document_create_from_text(kb=kb, user=owner, title="T", content=TEXT)
     Document.objects.filter(pk=doc.pk).update(status=DocumentStatus.EMBEDDING, heartbeat_at=timezone.now())
-    assert runner.process(doc.pk) is None
+    assert runner.process(doc.pk).status is None
     Document.objects.filter(pk=doc.pk).update(status=DocumentStatus.READY)
-    assert runner.process(doc.pk) is None
+    assert runner.process(doc.pk).status is None
 
 
 def test_bad_file_fails_alone_with_a_reason(kb, owner, no_enqueue, corpus):
     bad = upload(kb, owner, corpus / "pdf" / "broken" / "encrypted-file.pdf")
     good = document_create_from_text(kb=kb, user=owner, title="Good", content=TEXT)
-    assert runner.process(bad.pk) == DocumentStatus.FAILED
-    assert runner.process(good.pk) == DocumentStatus.READY
+    assert runner.process(bad.pk).status == DocumentStatus.FAILED
+    assert runner.process(good.pk).status == DocumentStatus.READY
     bad.refresh_from_db()
     assert bad.error_code == "encrypted"
     assert "password" in bad.error.lower()
@@ -99,18 +99,30 @@ def test_transient_failures_retry_then_quarantine(kb, owner, no_enqueue, monkeyp
         raise PipelineError("model_missing", "model directory vanished", permanent=False)
 
     monkeypatch.setattr("kb.pipeline.runtime.embedder", broken)
-    statuses = [runner.process(doc.pk) for _ in range(settings.DOCUMENT_MAX_ATTEMPTS)]
-    assert statuses == ["queued"] * (settings.DOCUMENT_MAX_ATTEMPTS - 1) + ["quarantined"]
-    assert len(sent) == settings.DOCUMENT_MAX_ATTEMPTS - 1
+    # The actor runs the task body and sends the retry it asks for; the body itself sends nothing.
+    outcomes = [runner.process(doc.pk) for _ in range(settings.DOCUMENT_MAX_ATTEMPTS)]
+    assert [o.status for o in outcomes] == ["queued"] * (settings.DOCUMENT_MAX_ATTEMPTS - 1) + ["quarantined"]
+    assert [o.retry_after_ms for o in outcomes] == [2_000, 4_000, None]
+    assert sent == []
     doc.refresh_from_db()
     assert doc.status == "quarantined" and "model directory vanished" in doc.error
     assert "Gave up after 3 attempts" in doc.error
 
 
-def test_sweeper_requeues_silent_documents_and_quarantines_after_the_last_attempt(
-    kb, owner, no_enqueue, monkeypatch, django_capture_on_commit_callbacks
-):
+def test_actor_sends_the_retry_its_outcome_asks_for(kb, owner, no_enqueue, monkeypatch):
     from kb.actors import process_document
+
+    sent = []
+    monkeypatch.setattr(process_document, "send_with_options", lambda **kw: sent.append(kw))
+    monkeypatch.setattr(runner, "process", lambda pk: runner.Outcome("queued", retry_after_ms=4_000))
+    process_document.fn("some-id")
+    monkeypatch.setattr(runner, "process", lambda pk: runner.Outcome("ready"))
+    process_document.fn("other-id")
+    assert sent == [{"args": ("some-id",), "delay": 4_000}]
+
+
+def test_sweeper_requeues_silent_documents_and_quarantines_after_the_last_attempt(kb, owner, no_enqueue, monkeypatch):
+    from kb.actors import process_document, sweep_documents
 
     sent = []
     monkeypatch.setattr(process_document, "send", lambda pk: sent.append(pk))
@@ -118,16 +130,18 @@ def test_sweeper_requeues_silent_documents_and_quarantines_after_the_last_attemp
     retry = document_create_from_text(kb=kb, user=owner, title="retry", content=TEXT)
     dead = document_create_from_text(kb=kb, user=owner, title="dead", content=TEXT)
     alive = document_create_from_text(kb=kb, user=owner, title="alive", content=TEXT)
+    lost = document_create_from_text(kb=kb, user=owner, title="lost", content=TEXT)
     Document.objects.filter(pk=retry.pk).update(status="embedding", heartbeat_at=old, attempts=1)
     Document.objects.filter(pk=dead.pk).update(status="parsing", heartbeat_at=old, attempts=3)
     Document.objects.filter(pk=alive.pk).update(status="embedding", heartbeat_at=timezone.now(), attempts=1)
-    with django_capture_on_commit_callbacks(execute=True):
-        counts = runner.quarantine_or_requeue_stale()
-    assert counts["requeued"] == 1 and counts["quarantined"] == 1
-    assert sent == [str(retry.pk)]
+    Document.objects.filter(pk=lost.pk).update(updated_at=old)  # queued, its message long gone
+    counts = sweep_documents()
+    assert counts == {"requeued": 1, "quarantined": 1, "resent": 1}
+    assert sorted(sent) == sorted([str(retry.pk), str(lost.pk)])
     states = dict(Document.objects.values_list("name", "status"))
-    assert states == {"retry": "queued", "dead": "quarantined", "alive": "embedding"}
+    assert states == {"retry": "queued", "dead": "quarantined", "alive": "embedding", "lost": "queued"}
     assert "killed" in Document.objects.get(pk=dead.pk).error
+    assert sweep_documents() == {"requeued": 0, "quarantined": 0, "resent": 0}  # nothing twice
 
 
 def test_rejected_upload_stores_nothing(kb, owner, no_enqueue, tmp_path):

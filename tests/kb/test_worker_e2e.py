@@ -108,3 +108,45 @@ def test_sigkill_mid_document_still_ends_ready_with_exactly_the_expected_chunks(
     assert sorted(i for i, _ in rows) == list(range(len(expected)))  # no duplicates, no gaps
     assert [c for _, c in sorted(rows)] == [c.content for c in expected]
     assert doc.stats["embedding_cache_hits"] > 0  # the batches done before the kill were not recomputed
+
+
+def test_reprocess_while_a_real_worker_is_mid_document_is_refused_and_loses_nothing(worker_process, kb, owner, corpus):
+    """The chosen outcome: a reprocess request while a live worker is on the document is refused (409 in
+    the API) and the run finishes untouched; once it is ready, a reprocess replaces the chunks whole."""
+    from rest_framework.test import APIClient
+
+    from kb.pipeline import runner, runtime
+    from tenants.services import api_token_create
+
+    _, token = api_token_create(user=owner, name="tests")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    url = f"/api/v1/knowledge-bases/{kb.pk}/documents/{{}}/reprocess"
+
+    worker_process(EMBEDDING_BATCH_SIZE="4")  # small batches: the embedding stage lasts long enough
+    doc = upload(kb, owner, corpus / "pdf" / "cleveref.pdf")
+    deadline = time.monotonic() + 300
+    while Document.objects.get(pk=doc.pk).status != DocumentStatus.EMBEDDING:
+        assert time.monotonic() < deadline, "never reached the embedding stage"
+        time.sleep(0.05)
+    response = api.post(url.format(doc.pk))
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "in_progress"
+    assert "being processed right now" in response.json()["error"]["message"]
+
+    wait_finished([doc.pk])
+    doc.refresh_from_db()
+    assert (doc.status, doc.attempts, doc.version) == (DocumentStatus.READY, 1, 1), doc.error
+    expected = runtime.chunk_for_model(runner.load_elements(doc), kb.chunking_config, "all-MiniLM-L6-v2")
+    rows = sorted(Chunk.objects.filter(document=doc).values_list("index", "version", "content"))
+    assert [(i, v) for i, v, _ in rows] == [(i, 1) for i in range(len(expected))]  # no gap, no duplicate
+    assert [c for _, _, c in rows] == [c.content for c in expected]
+
+    response = api.post(url.format(doc.pk))  # finished: now it is accepted
+    assert response.status_code == 202, response.content
+    wait_finished([doc.pk])
+    doc.refresh_from_db()
+    assert (doc.status, doc.version) == (DocumentStatus.READY, 2)
+    rows = sorted(Chunk.objects.filter(document=doc).values_list("index", "version", "content"))
+    assert [(i, v) for i, v, _ in rows] == [(i, 2) for i in range(len(expected))]
+    assert [c for _, _, c in rows] == [c.content for c in expected]

@@ -1,7 +1,8 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from kb.management.commands._common import add_user_argument, get_kb, get_user, wait_with_progress
 from kb.services import document_reprocess, kb_reindex
+from privexbot.errors import ServiceError
 from tenants.models import Perm
 
 
@@ -20,14 +21,18 @@ class Command(BaseCommand):
         if opts["document"]:
             document = kb.documents.filter(pk=opts["document"]).first()
             if document is None:
-                from django.core.management.base import CommandError
-
                 raise CommandError(f"no document {opts['document']} in {kb.name}")
-            ids = [document_reprocess(document=document, user=user).pk]
+            try:
+                ids = [document_reprocess(document=document, user=user).pk]
+            except ServiceError as exc:
+                raise CommandError(exc.message) from None
+            self.stdout.write("1 document queued")
         else:
-            kb_reindex(kb=kb, user=user)
+            queued = kb_reindex(kb=kb, user=user)
             ids = list(kb.documents.values_list("pk", flat=True))
-        self.stdout.write(f"{len(ids)} document(s) queued")
+            busy = len(ids) - queued
+            note = f"; {busy} already being processed (left to finish)" if busy else ""
+            self.stdout.write(f"{queued} document(s) queued{note}")
         if opts["wait"] and ids:
             counts = wait_with_progress(ids)
             self.stdout.write("finished: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))

@@ -1,4 +1,4 @@
-"""Chunking of parsed documents; see core.chunk_elements. `kb.pipeline.chunk` re-exports this API."""
+"""Chunking of parsed documents; see core.chunk_elements."""
 
 from .config import (
     CHUNKER_VERSION,

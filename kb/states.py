@@ -1,0 +1,59 @@
+"""The document state machine: the only place a Document's status is written.
+
+    queued -> parsing -> chunking -> embedding -> indexing -> ready
+    any in-progress state -> queued (retry / worker lost) | failed | quarantined | parsing (a new worker
+                             takes over a silent one)
+    ready | failed | quarantined -> queued (reprocess)   queued -> queued (message sent again)
+
+Reprocessing a document that a live worker is on is refused (services raise Conflict): the running
+worker would otherwise overwrite the request, or the request would throw away the run's work.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from kb.models import FINISHED, IN_PROGRESS, Document
+from kb.models import DocumentStatus as S
+from privexbot.statemachine import StateMachine
+
+_ENDINGS = frozenset({S.QUEUED, S.FAILED, S.QUARANTINED, S.PARSING})
+TRANSITIONS = {
+    S.QUEUED: frozenset({S.PARSING, S.QUEUED}),
+    S.PARSING: _ENDINGS | {S.CHUNKING},
+    S.CHUNKING: _ENDINGS | {S.EMBEDDING},
+    S.EMBEDDING: _ENDINGS | {S.INDEXING},
+    S.INDEXING: _ENDINGS | {S.READY},
+    S.READY: frozenset({S.QUEUED}),
+    S.FAILED: frozenset({S.QUEUED}),
+    S.QUARANTINED: frozenset({S.QUEUED}),
+}
+DOCUMENTS = StateMachine(Document, TRANSITIONS)
+
+
+def stale_cutoff():
+    return timezone.now() - timedelta(seconds=settings.DOCUMENT_STALE_AFTER)
+
+
+def worker_silent() -> Q:
+    """In progress, but its worker stopped sending heartbeats (crashed, killed, or cut off)."""
+    return Q(status__in=IN_PROGRESS, heartbeat_at__lt=stale_cutoff())
+
+
+def move(document_id, target: str, *, only_from=None, when: Q | None = None, **fields) -> bool:
+    """The guarded transition (see privexbot.statemachine); updated_at records the last change."""
+    fields.setdefault("updated_at", timezone.now())
+    return DOCUMENTS.move(document_id, target, only_from=only_from, when=when, **fields)
+
+
+def requeue(document_id, *, reset_attempts: bool) -> bool:
+    """queued again, from a finished state or from a silent worker; False when a live worker is on it."""
+    fields = {"progress": 0, "error": "", "error_code": "", "heartbeat_at": None}
+    if reset_attempts:
+        fields["attempts"] = 0
+    when = Q(status__in=(*FINISHED, S.QUEUED)) | worker_silent()
+    return move(document_id, S.QUEUED, when=when, **fields)
