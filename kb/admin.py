@@ -4,8 +4,8 @@ from django.db.models import Count, Q
 from guardian.admin import GuardedModelAdmin
 
 from kb.models import IN_PROGRESS, UNFINISHED, Chunk, Document, EmbeddingCache, KnowledgeBase
-from kb.states import stale_cutoff
 from kb.services import document_reprocess, kb_reindex
+from kb.states import stale_cutoff
 
 
 @admin.register(KnowledgeBase)

@@ -117,7 +117,11 @@ class DocumentDetailView(ApiView):
 
 @extend_schema(tags=TAGS)
 class DocumentReprocessView(ApiView):
-    @extend_schema(request=None, responses={202: s.DocumentDetail}, summary="Queue a document again (409 while a worker is processing it)")
+    @extend_schema(
+        request=None,
+        responses={202: s.DocumentDetail},
+        summary="Queue a document again (409 while a worker is processing it)",
+    )
     def post(self, request, kb_id, document_id):
         kb = kb_get_for_user(user=request.user, kb_id=kb_id, perm=Perm.KB_UPDATE)
         document = reads.document_get(kb=kb, document_id=document_id)

@@ -14,8 +14,8 @@ from kb.forms import SearchForm
 from kb.models import DocumentStatus
 from kb.selectors import kb_status_summary
 from kb.services import document_retry as retry_document
-from privexbot.errors import ServiceError
 from kb.views.common import get_document, get_kb, require
+from privexbot.errors import ServiceError
 from tenants.models import Perm
 
 MAX_DOCUMENTS = 300  # shown on the page; problems first
