@@ -83,18 +83,11 @@ def find_stale() -> Sweep:
     DOCUMENT_MAX_ATTEMPTS ends as an error with the reason, so no source waits forever. The messages are
     sent by drafts.actors.sweep_sources."""
     sweep = Sweep()
-    for source in DraftSource.objects.filter(states.worker_silent()).only("pk", "type", "attempts"):
-        still = states.worker_silent() & Q(attempts=source.attempts)
-        if source.attempts >= settings.DOCUMENT_MAX_ATTEMPTS:
-            reason = (
-                f"The worker stopped (crashed or was killed) while processing this source, {source.attempts} times."
-            )
-            sweep.counts["failed"] += states.move(
-                source.pk, SourceStatus.ERROR, when=still, error=reason, error_code="worker_lost", heartbeat_at=None
-            )
-        elif states.move(source.pk, SourceStatus.PENDING, when=still, heartbeat_at=None):
-            sweep.to_send.append((source.type, str(source.pk)))
-            sweep.counts["requeued"] += 1
+    retried, sweep.counts["failed"] = states.SOURCES.sweep(
+        states.SILENT_WORKERS, max_attempts=settings.DOCUMENT_MAX_ATTEMPTS
+    )
+    sweep.to_send = [(source.type, str(source.pk)) for source in retried]
+    sweep.counts["requeued"] = len(retried)
     return sweep
 
 

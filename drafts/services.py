@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from drafts.models import DraftSource, KBDraft, SourceStatus
 from kb.configs import (
+    CONFIG_VALIDATORS,
     check_description,
     check_name,
     validate_chunking_config,
@@ -228,15 +229,10 @@ def _locked_config_errors(draft: KBDraft, changes: dict) -> dict:
     """A draft that adds sources to an existing KB is built with the KB's settings (what is previewed must be
     what the KB's other documents were indexed with): any change of them is refused, at every door."""
     kb = draft.target_kb
-    validators = {
-        "chunking_config": validate_chunking_config,
-        "embedding_config": validate_embedding_config,
-        "vector_store_config": validate_vector_store_config,
-    }
     return {
         field: ["sources added to an existing knowledge base use its settings; this cannot be changed here"]
         for field, value in changes.items()
-        if value != validators[field](getattr(kb, field))
+        if value != CONFIG_VALIDATORS[field](getattr(kb, field))
     }
 
 

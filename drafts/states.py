@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from drafts.models import DraftSource
 from drafts.models import SourceStatus as S
-from privexbot.statemachine import StateMachine
+from privexbot.statemachine import SilentWorkers, StateMachine
 
 TRANSITIONS = {
     S.PENDING: frozenset({S.PROCESSING}),
@@ -33,6 +33,14 @@ def worker_silent() -> Q:
     return Q(status=S.PROCESSING, heartbeat_at__lt=cutoff)
 
 
-def move(source_id, target: str, *, only_from=None, when: Q | None = None, **fields) -> bool:
-    fields.setdefault("updated_at", timezone.now())
-    return SOURCES.move(source_id, target, only_from=only_from, when=when, **fields)
+move = SOURCES.move  # the guarded transition (see privexbot.statemachine)
+
+
+def _sweep_fields(source: DraftSource, given_up: bool) -> dict:
+    if not given_up:
+        return {"heartbeat_at": None}
+    reason = f"The worker stopped (crashed or was killed) while processing this source, {source.attempts} times."
+    return {"error": reason, "error_code": "worker_lost", "heartbeat_at": None}
+
+
+SILENT_WORKERS = SilentWorkers(worker_silent, retry_to=S.PENDING, give_up_to=S.ERROR, fields=_sweep_fields)

@@ -108,5 +108,20 @@ def validate_vector_store_config(config: dict) -> dict:
     return {"provider": provider, "distance_metric": metric, "enable_hybrid_search": hybrid}
 
 
+def check_context_settings(value) -> dict:
+    if not isinstance(value, dict):
+        raise _error("context_settings", "must be an object")
+    return value
+
+
+# field of a KB or draft -> its validator (returns the normalised value or raises ValidationError)
+CONFIG_VALIDATORS = {
+    "chunking_config": validate_chunking_config,
+    "embedding_config": validate_embedding_config,
+    "vector_store_config": validate_vector_store_config,
+    "context_settings": check_context_settings,
+}
+
+
 def embedding_cost(total_tokens: int, model: str) -> float:
     return round(total_tokens / 1_000_000 * COST_PER_MILLION_TOKENS.get(model, 0.0), 6)

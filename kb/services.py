@@ -9,19 +9,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from kb import states
-from kb.configs import (
-    check_description,
-    check_name,
-    validate_chunking_config,
-    validate_embedding_config,
-    validate_vector_store_config,
-)
+from kb.configs import CONFIG_VALIDATORS, check_context_settings, check_description, check_name
 from kb.models import FINISHED, RETRYABLE, Document, DocumentStatus, KnowledgeBase, SourceType
 from kb.pipeline.types import PipelineError
 from privexbot.audit import audit_record
@@ -52,16 +45,13 @@ def kb_create(
 ) -> KnowledgeBase:  # fmt: skip
     """A new, empty KB. Configs are validated by the one schema (kb.configs); missing ones get the defaults."""
     fields = {"name": check_name(name), "description": check_description(description)}
-    if chunking_config is not None:
-        fields["chunking_config"] = validate_chunking_config(chunking_config)
-    if embedding_config is not None:
-        fields["embedding_config"] = validate_embedding_config(embedding_config)
-    if vector_store_config is not None:
-        fields["vector_store_config"] = validate_vector_store_config(vector_store_config)
-    if context_settings is not None:
-        if not isinstance(context_settings, dict):
-            raise ValidationError({"context_settings": ["must be an object"]})
-        fields["context_settings"] = context_settings
+    given = {
+        "chunking_config": chunking_config,
+        "embedding_config": embedding_config,
+        "vector_store_config": vector_store_config,
+        "context_settings": context_settings,
+    }
+    fields.update({k: CONFIG_VALIDATORS[k](v) for k, v in given.items() if v is not None})
     kb = KnowledgeBase.objects.create(workspace=workspace, created_by=user, **fields)
     audit_record(
         event_type="knowledge_base", action="create", user=user, request=request, workspace=workspace, resource=kb,
@@ -291,9 +281,7 @@ def kb_update(
     if description is not None:
         changes["description"] = check_description(description)
     if context_settings is not None:
-        if not isinstance(context_settings, dict):
-            raise ValidationError({"context_settings": ["must be an object"]})
-        changes["context_settings"] = context_settings
+        changes["context_settings"] = check_context_settings(context_settings)
     if not changes:
         return kb
     for field, value in changes.items():

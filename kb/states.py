@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from kb.models import FINISHED, IN_PROGRESS, Document
 from kb.models import DocumentStatus as S
-from privexbot.statemachine import StateMachine
+from privexbot.statemachine import SilentWorkers, StateMachine
 
 _ENDINGS = frozenset({S.QUEUED, S.FAILED, S.QUARANTINED, S.PARSING})
 TRANSITIONS = {
@@ -44,10 +44,7 @@ def worker_silent() -> Q:
     return Q(status__in=IN_PROGRESS, heartbeat_at__lt=stale_cutoff())
 
 
-def move(document_id, target: str, *, only_from=None, when: Q | None = None, **fields) -> bool:
-    """The guarded transition (see privexbot.statemachine); updated_at records the last change."""
-    fields.setdefault("updated_at", timezone.now())
-    return DOCUMENTS.move(document_id, target, only_from=only_from, when=when, **fields)
+move = DOCUMENTS.move  # the guarded transition (see privexbot.statemachine)
 
 
 def requeue(document_id, *, reset_attempts: bool) -> bool:
@@ -57,3 +54,16 @@ def requeue(document_id, *, reset_attempts: bool) -> bool:
         fields["attempts"] = 0
     when = Q(status__in=(*FINISHED, S.QUEUED)) | worker_silent()
     return move(document_id, S.QUEUED, when=when, **fields)
+
+
+def _sweep_fields(document: Document, given_up: bool) -> dict:
+    if not given_up:
+        return {"error": "The worker stopped; requeued.", "error_code": "worker_lost"}
+    reason = (
+        f"The worker stopped (crashed or was killed) while {document.status} this document, "
+        f"{document.attempts} times; it was set aside so it cannot block the queue."
+    )
+    return {"error": reason, "error_code": "worker_lost", "heartbeat_at": None}
+
+
+SILENT_WORKERS = SilentWorkers(worker_silent, retry_to=S.QUEUED, give_up_to=S.QUARANTINED, fields=_sweep_fields)

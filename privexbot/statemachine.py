@@ -9,14 +9,26 @@ the tests; nothing else in the code writes a status column.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from django.db import models
+from django.utils import timezone
 
 
 class IllegalTransition(ValueError):
     """A caller asked for a move the table does not allow: a programming error, never user input."""
+
+
+@dataclass(frozen=True)
+class SilentWorkers:
+    """What the sweeper does with jobs whose worker stopped sending heartbeats.
+    silent(): the rows concerned; fields(row, given_up): what to write besides the status."""
+
+    silent: Callable[[], models.Q]
+    retry_to: str
+    give_up_to: str
+    fields: Callable[[models.Model, bool], dict]
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,7 @@ class StateMachine:
     # from-state -> the states it may move to
     table: Mapping[str, frozenset[str]]
     field: str = "status"
+    touch: str | None = "updated_at"  # set to now by every move (queryset.update() skips auto_now)
 
     def allowed(self, source: str, target: str) -> bool:
         return target in self.table.get(source, ())
@@ -68,7 +81,23 @@ class StateMachine:
         queryset = queryset.filter(**{f"{self.field}__in": froms})
         if when is not None:
             queryset = queryset.filter(when)
+        if self.touch:
+            fields.setdefault(self.touch, timezone.now())
         return queryset.update(**{self.field: target}, **fields)
+
+    def sweep(self, rule: SilentWorkers, *, max_attempts: int) -> tuple[list[models.Model], int]:
+        """Rows whose worker went silent go back to `rule.retry_to`, or to `rule.give_up_to` once they used
+        their last attempt. Each move is guarded by the attempt seen, so a worker that woke up in between keeps
+        its row. Returns the rows retried (they need a message) and how many were given up."""
+        retried, given_up = [], 0
+        silent = rule.silent()
+        for row in self.model.objects.filter(silent):
+            still = silent & models.Q(attempts=row.attempts)
+            if row.attempts >= max_attempts:
+                given_up += self.move(row.pk, rule.give_up_to, when=still, **rule.fields(row, True))
+            elif self.move(row.pk, rule.retry_to, when=still, **rule.fields(row, False)):
+                retried.append(row)
+        return retried, given_up
 
     def diagram(self) -> list[str]:
         """The table as `a -> b, c` lines (for docs and error messages)."""

@@ -173,24 +173,11 @@ def find_stale() -> Sweep:
     """Documents whose worker went silent are requeued, or quarantined after the last attempt. Queued
     documents whose message may have been lost (unchanged for 10 stale periods) are sent again."""
     sweep = Sweep()
-    for doc in Document.objects.filter(states.worker_silent()).only("pk", "attempts", "status"):
-        # The same row, still silent and still on the attempt we saw: a worker that woke up in between wins.
-        still = states.worker_silent() & Q(attempts=doc.attempts)
-        if doc.attempts >= settings.DOCUMENT_MAX_ATTEMPTS:
-            reason = (
-                f"The worker stopped (crashed or was killed) while {doc.status} this document, "
-                f"{doc.attempts} times; it was set aside so it cannot block the queue."
-            )
-            if states.move(
-                doc.pk, DocumentStatus.QUARANTINED, when=still, error=reason, error_code="worker_lost",
-                heartbeat_at=None,
-            ):  # fmt: skip
-                sweep.counts["quarantined"] += 1
-        elif states.move(
-            doc.pk, DocumentStatus.QUEUED, when=still, error="The worker stopped; requeued.", error_code="worker_lost"
-        ):
-            sweep.to_send.append(str(doc.pk))
-            sweep.counts["requeued"] += 1
+    retried, sweep.counts["quarantined"] = states.DOCUMENTS.sweep(
+        states.SILENT_WORKERS, max_attempts=settings.DOCUMENT_MAX_ATTEMPTS
+    )
+    sweep.to_send += [str(doc.pk) for doc in retried]
+    sweep.counts["requeued"] = len(retried)
     lost_cutoff = timezone.now() - timedelta(seconds=10 * settings.DOCUMENT_STALE_AFTER)
     for pk in Document.objects.filter(status=DocumentStatus.QUEUED, updated_at__lt=lost_cutoff).values_list(
         "pk", flat=True

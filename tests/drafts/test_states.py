@@ -4,9 +4,10 @@ import pytest
 
 from drafts import states
 from drafts.models import DraftSource, SourceStatus
+from tests.state_walk import all_pairs, assert_move_follows_the_table
 
 ALL = list(SourceStatus.values)
-PAIRS = [(a, b) for a in ALL for b in ALL]
+PAIRS = all_pairs(ALL)
 
 
 @pytest.fixture
@@ -20,12 +21,7 @@ def test_the_table_names_every_status():
 
 @pytest.mark.parametrize(("origin", "target"), PAIRS, ids=[f"{a}->{b}" for a, b in PAIRS])
 def test_each_transition_happens_exactly_when_the_table_allows_it(source, origin, target):
-    DraftSource.objects.filter(pk=source.pk).update(status=origin)
-    moved = states.move(source.pk, target, error="moved")
-    allowed = target in states.TRANSITIONS[origin]
-    assert moved is allowed
-    row = DraftSource.objects.get(pk=source.pk)
-    assert (row.status, row.error) == ((target, "moved") if allowed else (origin, ""))
+    assert_move_follows_the_table(states.SOURCES, source.pk, origin, target)
 
 
 def test_a_claimed_source_counts_its_attempt_and_a_second_claim_does_nothing(source):
