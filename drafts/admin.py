@@ -1,8 +1,14 @@
+"""Drafts in the admin: edits and deletes go through drafts.services like every other door; sources come from
+uploads, pasted text and crawls only, so they are view-only here."""
+
 from django.contrib import admin
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Count
 
 from drafts.models import DraftSource, KBDraft
+from drafts.services import draft_delete, draft_source_remove, draft_update
+from kb.admin import ServiceValidatedForm, changed_values
+from kb.configs import check_description, check_name
 
 
 class DraftSourceInline(admin.TabularInline):
@@ -11,23 +17,52 @@ class DraftSourceInline(admin.TabularInline):
     fields = ("name", "type", "status", "error_code", "size_bytes", "created_at")
     readonly_fields = fields
     show_change_link = True
+    can_delete = False  # removing a source is draft_source_remove (its files, the audit event)
 
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class KBDraftForm(ServiceValidatedForm):
+    validators = {"name": check_name, "description": check_description}
+
 
 @admin.register(KBDraft)
 class KBDraftAdmin(admin.ModelAdmin):
+    """Name and description are editable (draft_update); the rest is set by the wizard and the services."""
+
+    form = KBDraftForm
     list_display = ("name", "workspace", "target_kb", "created_by", "source_count", "updated_at", "expires_at")
     list_filter = ("workspace__organization", "workspace", "expires_at")
     list_select_related = ("workspace__organization", "target_kb", "created_by")
     search_fields = ("name", "description", "created_by__username", "=id")
-    raw_id_fields = ("target_kb", "created_by")
-    readonly_fields = ("id", "created_at", "updated_at")
+    readonly_fields = (
+        "id", "workspace", "target_kb", "created_by", "chunking_config", "embedding_config", "vector_store_config",
+        "context_settings", "expires_at", "created_at", "updated_at",
+    )  # fmt: skip
     inlines = [DraftSourceInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(n_sources=Count("sources"))
+
+    def has_add_permission(self, request):
+        return False  # drafts are started in the wizard or the API (draft_create)
+
+    def save_model(self, request, obj, form, change):
+        changes = changed_values(form, ("name", "description"))
+        if changes:
+            draft_update(draft=obj, user=request.user, request=request, **changes)
+
+    def delete_model(self, request, obj):
+        draft_delete(draft=obj, user=request.user, request=request)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for draft in queryset.select_related("workspace"):
+            draft_delete(draft=draft, user=request.user, request=request)
 
     @admin.display(description="sources", ordering="n_sources")
     def source_count(self, obj):
@@ -36,13 +71,24 @@ class KBDraftAdmin(admin.ModelAdmin):
 
 @admin.register(DraftSource)
 class DraftSourceAdmin(admin.ModelAdmin):
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    """View-only; delete goes through draft_source_remove (stored files, audit event)."""
+
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # the view page builds a form too
     list_display = ("name", "draft", "type", "status", "error_code", "size_bytes", "pages_processed", "created_at")
     list_filter = ("type", "status", "error_code", "file_type")
     list_select_related = ("draft",)
     search_fields = ("name", "url", "draft__name", "content_hash", "=id")
-    raw_id_fields = ("draft",)
-    readonly_fields = (
-        "id", "status", "error", "error_code", "stored_file", "elements_file", "content_hash", "size_bytes",
-        "crawl_report", "pages_found", "pages_processed", "created_at", "updated_at",
-    )  # fmt: skip
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        draft_source_remove(draft=obj.draft, source=obj, user=request.user, request=request)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for source in queryset.select_related("draft__workspace"):
+            draft_source_remove(draft=source.draft, source=source, user=request.user, request=request)

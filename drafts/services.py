@@ -50,11 +50,20 @@ def draft_create(
 def draft_update(
     *, draft: KBDraft, user, name: str | None = None, description: str | None = None, request=None
 ) -> KBDraft:
+    changes = {}
     if name is not None:
-        draft.name = check_name(name)
+        changes["name"] = check_name(name)
     if description is not None:
-        draft.description = check_description(description)
-    draft.save(update_fields=["name", "description", "updated_at"])
+        changes["description"] = check_description(description)
+    if not changes:
+        return draft
+    for field, value in changes.items():
+        setattr(draft, field, value)
+    draft.save(update_fields=[*changes, "updated_at"])
+    audit_record(
+        event_type="kb_draft", action="update", user=user, request=request, workspace=draft.workspace,
+        resource=draft, details={"fields": sorted(changes)},
+    )  # fmt: skip
     return draft
 
 

@@ -1,23 +1,90 @@
+"""The admin is one more door: deletes, edits and actions go through kb.services like the API and the pages.
+
+Fields only the services or the pipeline may write are read-only; documents, chunks and cache rows are
+view-only (the pipeline owns them)."""
+
+from django import forms
 from django.contrib import admin, messages
-from django.db import models
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
 from django.db.models import Count, Q
 from guardian.admin import GuardedModelAdmin
 
+from kb.configs import CONFIG_VALIDATORS, check_description, check_name
 from kb.models import IN_PROGRESS, UNFINISHED, Chunk, Document, EmbeddingCache, KnowledgeBase
-from kb.services import document_reprocess, kb_reindex
+from kb.services import document_delete, document_reprocess, kb_create, kb_delete, kb_reindex, kb_update
 from kb.states import stale_cutoff
+from privexbot.errors import ServiceError
+
+
+def attach_errors(form: forms.Form, exc: ValidationError) -> None:
+    """Show a service's ValidationError on the form: "chunking_config.chunk_size" lands on chunking_config."""
+    for key, errors in exc.message_dict.items():
+        field, _, detail = key.partition(".")
+        for error in errors:
+            form.add_error(field if field in form.fields else None, f"{detail}: {error}" if detail else error)
+
+
+class ServiceValidatedForm(forms.ModelForm):
+    """Runs the services' own validators in clean(), so the admin refuses what the API refuses, on the form;
+    `validators` maps a field to the function that checks (and normalizes) it."""
+
+    validators: dict = {}
+
+    def clean(self):
+        cleaned = super().clean()
+        for field, validate in self.validators.items():
+            if field in self.fields and field in cleaned:
+                try:
+                    cleaned[field] = validate(cleaned[field])
+                except ValidationError as exc:
+                    attach_errors(self, exc)
+        return cleaned
+
+
+def changed_values(form: forms.ModelForm, fields) -> dict:
+    """The cleaned values that differ from what the object held (not form.changed_data: it compares raw input,
+    so a name that only gained spaces, or a JSON field without its hidden initial, counts as changed)."""
+    return {
+        f: form.cleaned_data[f]
+        for f in fields
+        if f in form.cleaned_data and form.cleaned_data[f] != form.initial.get(f)
+    }
+
+
+class KnowledgeBaseForm(ServiceValidatedForm):
+    # the services' own validators (configs only matter on the add form: on change they are read-only)
+    validators = {"name": check_name, "description": check_description, **CONFIG_VALIDATORS}
+
+
+class PipelineOwnedChildrenMixin:
+    """Deleting a KB or a document removes its chunks by cascade inside the service; chunks themselves have no
+    delete permission in the admin, which must not block deleting their parent."""
+
+    def get_deleted_objects(self, objs, request):
+        to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(Chunk._meta.verbose_name)
+        return to_delete, model_count, perms_needed, protected
 
 
 @admin.register(KnowledgeBase)
-class KnowledgeBaseAdmin(GuardedModelAdmin):
-    """Object permissions (sharing one KB beyond its workspace) are edited under "Object permissions"."""
+class KnowledgeBaseAdmin(PipelineOwnedChildrenMixin, GuardedModelAdmin):
+    """Object permissions (sharing one KB beyond its workspace) are edited under "Object permissions".
+    Configs are set when the KB is created; changing them afterwards needs re-indexing, which the admin does not
+    offer, so they are read-only on change."""
 
+    form = KnowledgeBaseForm
     list_display = ("name", "workspace", "document_count", "unfinished_count", "failed_count", "created_at")
     list_filter = ("workspace__organization", "workspace", "language")
     list_select_related = ("workspace__organization",)
     search_fields = ("name", "description", "=id")
-    readonly_fields = ("id", "created_at", "updated_at", "created_by")
     actions = ["rebuild_index"]
+    # kb_create does not take a language, so it is the model default on add as well.
+    always_read_only = ("id", "created_at", "updated_at", "created_by", "language")
+    read_only_on_change = ("workspace", "chunking_config", "embedding_config", "vector_store_config")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.always_read_only + (self.read_only_on_change if obj is not None else ())
 
     def get_queryset(self, request):
         return (
@@ -29,6 +96,31 @@ class KnowledgeBaseAdmin(GuardedModelAdmin):
                 n_failed=Count("documents", filter=Q(documents__status__in=["failed", "quarantined"])),
             )
         )
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            changes = changed_values(form, ("name", "description", "context_settings"))
+            kb_update(kb=obj, user=request.user, request=request, **changes)
+            return
+        kb = kb_create(
+            workspace=data["workspace"], user=request.user, request=request, name=data["name"],
+            description=data.get("description", ""), chunking_config=data["chunking_config"],
+            embedding_config=data["embedding_config"], vector_store_config=data["vector_store_config"],
+            context_settings=data.get("context_settings") or {},
+        )  # fmt: skip
+        # The admin goes on with the object it passed in (change message, log entry, redirect): make it the KB.
+        for field in obj._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(kb, field.attname))
+        obj._state.adding, obj._state.db = False, kb._state.db
+
+    def delete_model(self, request, obj):
+        kb_delete(kb=obj, user=request.user, request=request)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):  # the "delete selected" action
+        for kb in queryset.select_related("workspace"):
+            kb_delete(kb=kb, user=request.user, request=request)
 
     @admin.display(description="documents", ordering="n_documents")
     def document_count(self, obj):
@@ -42,10 +134,26 @@ class KnowledgeBaseAdmin(GuardedModelAdmin):
     def failed_count(self, obj):
         return obj.n_failed
 
-    @admin.action(description="Rebuild the index (re-chunk and re-embed every document)")
+    @admin.action(description="Rebuild the index (re-chunk and re-embed every document)", permissions=["change"])
     def rebuild_index(self, request, queryset):
-        total = sum(kb_reindex(kb=kb, user=request.user, request=request) for kb in queryset)
-        self.message_user(request, f"{total} document(s) queued for re-indexing.", messages.SUCCESS)
+        queued = busy = 0
+        refused = []
+        for kb in queryset.select_related("workspace"):
+            try:
+                n = kb_reindex(kb=kb, user=request.user, request=request)
+            except ServiceError as exc:
+                refused.append(f"{kb.name}: {exc.message}")
+                continue
+            queued += n
+            busy += kb.documents.count() - n
+        note = f"; {busy} left to finish first (a worker is on them)" if busy else ""
+        if refused:
+            self.message_user(
+                request, f"{queued} document(s) queued{note}; {len(refused)} KB(s) refused: {refused[0]}",
+                messages.WARNING,
+            )  # fmt: skip
+        else:
+            self.message_user(request, f"{queued} document(s) queued for re-indexing{note}.", messages.SUCCESS)
 
 
 class StuckFilter(admin.SimpleListFilter):
@@ -61,9 +169,25 @@ class StuckFilter(admin.SimpleListFilter):
         return queryset
 
 
+def reprocess_each(request, documents, **kwargs) -> tuple[int, list[str]]:
+    """document_reprocess for each; a refusal (a live worker is on it) is counted, not raised."""
+    queued, refused = 0, []
+    for document in documents:
+        try:
+            document_reprocess(document=document, user=request.user, request=request, **kwargs)
+        except ServiceError as exc:
+            refused.append(exc.message)
+        else:
+            queued += 1
+    return queued, refused
+
+
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin):
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+class DocumentAdmin(PipelineOwnedChildrenMixin, admin.ModelAdmin):
+    """View-only: documents come from uploads and drafts and change only through the pipeline and the services
+    (moving `kb` would leave its chunks in the old KB). Delete and the actions go through kb.services."""
+
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # the view page builds a form too
     list_display = (
         "name",
         "kb",
@@ -78,34 +202,54 @@ class DocumentAdmin(admin.ModelAdmin):
     list_filter = ("status", StuckFilter, "source_type", "file_type", "error_code", "kb__workspace__organization")
     list_select_related = ("kb",)
     search_fields = ("name", "url", "kb__name", "content_hash", "=id")
-    raw_id_fields = ("kb",)
-    readonly_fields = [
-        "id", "status", "progress", "error", "error_code", "attempts", "heartbeat_at", "stage_times", "stats",
-        "config_hash", "version", "chunk_count", "token_count", "stored_file", "elements_file", "size_bytes",
-        "content_hash", "created_at", "updated_at",
-    ]  # fmt: skip
     actions = ["reprocess", "requeue_stuck"]
 
-    @admin.action(description="Reprocess selected documents (reset attempts)")
-    def reprocess(self, request, queryset):
-        documents = list(queryset.select_related("kb__workspace"))
-        for document in documents:
-            document_reprocess(document=document, user=request.user, request=request)
-        self.message_user(request, f"{len(documents)} document(s) queued again.", messages.SUCCESS)
+    def has_add_permission(self, request):
+        return False
 
-    @admin.action(description="Requeue selected documents that are stuck (unfinished, worker silent)")
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        document_delete(document=obj, user=request.user, request=request)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for document in queryset.select_related("kb__workspace"):
+            document_delete(document=document, user=request.user, request=request)
+
+    def _report(self, request, queued: int, refused: list[str], done: str, note: str = "") -> None:
+        if refused:
+            self.message_user(request, f"{queued} queued, {len(refused)} refused: {refused[0]}{note}", messages.WARNING)
+        else:
+            self.message_user(request, f"{queued} {done}{note}.", messages.SUCCESS)
+
+    def has_reprocess_permission(self, request):
+        # Documents are view-only here, but queueing them again is what the change permission grants.
+        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+
+    @admin.action(description="Reprocess selected documents (reset attempts)", permissions=["reprocess"])
+    def reprocess(self, request, queryset):
+        queued, refused = reprocess_each(request, queryset.select_related("kb__workspace"))
+        self._report(request, queued, refused, "document(s) queued again")
+
+    @admin.action(
+        description="Requeue selected documents that are stuck (unfinished, worker silent)", permissions=["reprocess"]
+    )
     def requeue_stuck(self, request, queryset):
         stuck = Q(status__in=IN_PROGRESS, heartbeat_at__lt=stale_cutoff()) | Q(status="queued")
         documents = list(queryset.filter(stuck).select_related("kb__workspace"))
-        for document in documents:
-            document_reprocess(document=document, user=request.user, request=request, reset_attempts=False)
+        queued, refused = reprocess_each(request, documents, reset_attempts=False)
         skipped = queryset.count() - len(documents)
         note = f"; {skipped} skipped (finished, or a worker is still on them)" if skipped else ""
-        self.message_user(request, f"{len(documents)} stuck document(s) requeued{note}.", messages.SUCCESS)
+        self._report(request, queued, refused, "stuck document(s) requeued", note)
 
 
 @admin.register(Chunk)
 class ChunkAdmin(admin.ModelAdmin):
+    """View-only: chunks are written and replaced by the pipeline; deleting one would leave the document's
+    chunk and token counts wrong. They go with their document or KB."""
+
     list_display = ("id", "document", "kb", "index", "version", "token_count", "truncated", "distance_metric")
     list_filter = ("truncated", "distance_metric")
     list_select_related = ("document", "kb")
@@ -114,21 +258,29 @@ class ChunkAdmin(admin.ModelAdmin):
     exclude = ("embedding", "embedding_768", "search_vector")
     show_full_result_count = False
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields if f.name not in self.exclude]
-
     def has_add_permission(self, request):
-        return False  # chunks are written by the pipeline only
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(EmbeddingCache)
 class EmbeddingCacheAdmin(admin.ModelAdmin):
+    """View-only. Deleting rows stays allowed: the cache is keyed by (model, text hash), so a deleted row only
+    means that text is embedded again the next time it is seen."""
+
     list_display = ("model", "text_hash", "created_at")
     list_filter = ("model",)
     search_fields = ("=text_hash",)
     exclude = ("embedding",)
-    readonly_fields = ("model", "text_hash", "created_at")
     show_full_result_count = False
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
