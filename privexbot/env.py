@@ -1,14 +1,17 @@
-"""Typed readers for settings that come from the environment.
+"""Typed readers for settings that come from the environment, and the environment of child processes.
 
-Only settings modules call these. Every helper raises ImproperlyConfigured with the variable's
+Only settings modules call the readers. Every helper raises ImproperlyConfigured with the variable's
 name on a bad value, so a typo in deployment fails at start-up instead of behaving oddly later.
 A secret may also be given as NAME_FILE pointing at a file that holds it (Docker/K8s secrets).
+This module, settings.py and settings_test.py are the only ones that touch os.environ
+(tests/privexbot/test_settings_source.py checks it).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -63,16 +66,19 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return result
 
 
-def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+def env_float(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
     value = _raw(name)
     if value is None:
-        return default
-    try:
-        result = float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+        result = float(default)
+    else:
+        try:
+            result = float(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
     if minimum is not None and result < minimum:
         raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {result}")
+    if maximum is not None and result > maximum:
+        raise ImproperlyConfigured(f"{name} must be <= {maximum}, got {result}")
     return result
 
 
@@ -103,7 +109,42 @@ def env_size(name: str, default: str) -> int:
 
 
 def env_choice(name: str, default: str, choices: set[str]) -> str:
+    """One of `choices`, matched case-insensitively and returned as spelled in `choices`."""
     value = (_raw(name) or default).strip()
-    if value.upper() in {c.upper() for c in choices}:
-        return value.upper() if all(c.isupper() for c in choices) else value
+    for choice in choices:
+        if value.lower() == choice.lower():
+            return choice
     raise ImproperlyConfigured(f"{name} must be one of {sorted(choices)}, got {value!r}")
+
+
+# ---------------------------------------------------------------- child processes
+
+# Third-party libraries must never phone home, reach a model hub or advertise: settings.py puts these in this
+# process's environment (an operator's explicit value wins), child_environment() passes them on.
+OFFLINE_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "SCARF_NO_ANALYTICS": "true",
+    "DO_NOT_TRACK": "true",
+    "UNSTRUCTURED_DISABLE_NOTICE": "1",
+}
+# What any child inherits: where programs, libraries, home and temporary files are, who runs it, the locale.
+_INHERITED = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "LD_LIBRARY_PATH"}
+_INHERITED |= {"SSL_CERT_FILE", "SSL_CERT_DIR"}  # a custom CA bundle is configuration, not a secret
+
+
+def child_environment(*, pythonpath: Iterable[str] = (), inherit: Iterable[str] = (), **extra: str) -> dict[str, str]:
+    """The whole environment of a child process: the basics above, the offline flags, `pythonpath` in front of
+    any inherited PYTHONPATH, the variables named in `inherit` when set here, then `extra`.
+
+    Nothing else is inherited: SECRET_KEY, ENCRYPTION_KEY, DATABASE_URL, REDIS_URL and the rest of the
+    settings stay in this process, so a child that a hostile file or page takes over cannot read them.
+    A child that needs a value gets it from its caller, explicitly, in `extra`."""
+    wanted = _INHERITED | set(inherit)
+    env = {key: value for key, value in os.environ.items() if key in wanted or key.startswith("LC_")}
+    env.update({key: os.environ.get(key, default) for key, default in OFFLINE_ENVIRONMENT.items()})
+    paths = [*(str(p) for p in pythonpath), os.environ.get("PYTHONPATH", "")]
+    if joined := os.pathsep.join(p for p in paths if p):
+        env["PYTHONPATH"] = joined
+    env.update(extra)
+    return env

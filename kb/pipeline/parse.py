@@ -116,10 +116,11 @@ _children = threading.local()
 class _Child:
     def __init__(self, memory_mb: int, cpu_seconds: int):
         self.limits = _child_key(memory_mb, cpu_seconds)
+        test_hooks = self.limits[2]
         self.items = 0
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kb.pipeline.parse_child", "--serve"],
+            [sys.executable, "-m", "kb.pipeline.parse_child", "--serve", *(["--test-hooks"] if test_hooks else [])],
             env=_child_env(),
             cwd=_PROJECT_ROOT,
             stdin=subprocess.PIPE,
@@ -163,8 +164,11 @@ def shutdown_child() -> None:
 
 
 def _child_key(memory_mb: int, cpu_seconds: int) -> tuple:
-    # The child's environment is fixed at start; the test-hook switch is part of what it was started with.
-    return memory_mb, cpu_seconds, os.environ.get("KB_PARSE_TEST_HOOKS")
+    # What a child is started with: its limits and whether it obeys the test hooks (settings.PARSE_TEST_HOOKS;
+    # off where Django is not configured, e.g. tests/bench/bench_parse.py).
+    from django.conf import settings
+
+    return memory_mb, cpu_seconds, bool(settings.configured and settings.PARSE_TEST_HOOKS)
 
 
 def _child_for(memory_mb: int, cpu_seconds: int) -> _Child:
@@ -277,14 +281,14 @@ def _death_error(returncode: int | None, killed_for_timeout: bool, timeout: floa
 
 
 def _child_env() -> dict[str, str]:
-    from kb.pipeline.parse_unstructured import OFFLINE_ENV
+    """The basics and the offline flags only (privexbot.env.child_environment): a file that takes the parser
+    over finds no secret in its environment. The child does not load Django settings."""
+    from privexbot.env import child_environment
 
-    env = dict(os.environ)
-    env.update(OFFLINE_ENV)
-    # One BLAS/OpenMP thread: the child is one of several workers on a small machine.
-    env.setdefault("OMP_NUM_THREADS", "1")
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT_ROOT, env.get("PYTHONPATH")]))
+    threads = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    env = child_environment(pythonpath=[_PROJECT_ROOT], inherit=threads)
+    for name in threads:  # one BLAS/OpenMP thread unless the operator chose: one of several workers on a small box
+        env.setdefault(name, "1")
     return env
 
 

@@ -1,5 +1,10 @@
 """Entry point of the parse child process: `python -m kb.pipeline.parse_child REQUEST OUTPUT`, or
 `python -m kb.pipeline.parse_child --serve` to handle one request per stdin line (see serve()).
+`--test-hooks` (the parent passes it when settings.PARSE_TEST_HOOKS is on) makes "_test_*" file types
+exhaust memory, crash or hang, for tests/kb/test_parse.py.
+
+The child does not load Django settings: kb.pipeline.parse starts it with privexbot.env.child_environment(),
+which carries the offline flags unstructured and the HF stack read at import time, and no secrets.
 
 REQUEST is JSON {"items": [[index, path, filetype], ...], "cpu_seconds": N}. For each item the
 child appends {"start": index} and then {"done": index, "elements": [...]} or
@@ -16,20 +21,13 @@ import resource
 import sys
 import time
 
-from kb.pipeline.parse_unstructured import OFFLINE_ENV
+from kb.pipeline.parse import parse_file
+from kb.pipeline.types import PipelineError
 
-# Before anything imports unstructured or huggingface_hub: they read these at import time.
-for _key, _value in OFFLINE_ENV.items():
-    os.environ.setdefault(_key, _value)
-
-from kb.pipeline.parse import parse_file  # noqa: E402 - must follow the environment setup
-from kb.pipeline.types import PipelineError  # noqa: E402
-
-# Lets tests make a child exhaust memory, crash or hang on one item (see tests/kb/test_parse.py).
-TEST_HOOKS_ENV = "KB_PARSE_TEST_HOOKS"
+TEST_HOOKS_FLAG = "--test-hooks"
 
 
-def main(request_path: str, output_path: str) -> int:
+def main(request_path: str, output_path: str, *, test_hooks: bool = False) -> int:
     with open(request_path) as fh:
         request = json.load(fh)
     with open(output_path, "a", encoding="utf-8") as out:
@@ -37,7 +35,7 @@ def main(request_path: str, output_path: str) -> int:
             _reset_cpu_budget(request["cpu_seconds"])
             _emit(out, {"start": index})
             try:
-                elements = _parse(path, filetype)
+                elements = _parse(path, filetype, test_hooks=test_hooks)
             except PipelineError as exc:
                 _emit(out, {"done": index, "error": _error_dict(exc)})
             except MemoryError:
@@ -49,8 +47,8 @@ def main(request_path: str, output_path: str) -> int:
     return 0
 
 
-def _parse(path: str, filetype: str):
-    if filetype.startswith("_test_") and os.environ.get(TEST_HOOKS_ENV) == "1":
+def _parse(path: str, filetype: str, *, test_hooks: bool):
+    if test_hooks and filetype.startswith("_test_"):
         return _test_hook(filetype)
     return parse_file(path=path, filetype=filetype)
 
@@ -90,13 +88,13 @@ def _test_hook(kind: str):
     raise PipelineError("unsupported_type", f"Unknown test hook {kind!r}.")
 
 
-def serve() -> int:
+def serve(*, test_hooks: bool = False) -> int:
     """Persistent mode: one request per stdin line ({"request": path, "output": path}); the heavy
     parser imports are paid once per child instead of once per file. Ends on EOF (the parent is
     gone or retired this child) or after an item that may have left the heap in a bad state."""
     for line in sys.stdin:
         message = json.loads(line)
-        rc = main(message["request"], message["output"])
+        rc = main(message["request"], message["output"], test_hooks=test_hooks)
         with open(message["output"], "a", encoding="utf-8") as out:
             _emit(out, {"end": True, "exiting": bool(rc)})
         if rc:
@@ -105,4 +103,6 @@ def serve() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(serve() if sys.argv[1:] == ["--serve"] else main(sys.argv[1], sys.argv[2]))
+    _args = [arg for arg in sys.argv[1:] if arg != TEST_HOOKS_FLAG]
+    _hooks = TEST_HOOKS_FLAG in sys.argv[1:]
+    sys.exit(serve(test_hooks=_hooks) if _args == ["--serve"] else main(*_args, test_hooks=_hooks))

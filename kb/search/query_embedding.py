@@ -28,7 +28,7 @@ def _redis():
 
 def embed_query(*, model: str, query: str) -> np.ndarray:
     key = cache_key(model, query)
-    ttl = int(getattr(settings, "EMBEDDING_CACHE_TTL", 0))
+    ttl = int(settings.EMBEDDING_CACHE_TTL)
     if ttl > 0:
         try:
             cached = _redis().get(key)

@@ -13,7 +13,7 @@ from kb.models import KnowledgeBase
 from kb.search import filters as filter_sql
 from kb.search import fusion, keyword, vector
 from kb.search.query_embedding import embed_query
-from kb.search.types import FUSIONS, MODES, SearchError, SearchResult, rrf_k, setting
+from kb.search.types import FUSIONS, MODES, SearchError, SearchResult
 
 MAX_TOP_K = 100
 
@@ -66,7 +66,7 @@ def chunk_search(
     `timings`, when given, receives seconds per step.
     """
     query = (query or "").strip()
-    fusion_method = fusion_method or setting("SEARCH_FUSION", "weighted")
+    fusion_method = fusion_method or settings.SEARCH_FUSION
     if mode not in MODES:
         raise SearchError(f"mode must be one of {MODES}")
     if fusion_method not in FUSIONS:
@@ -76,7 +76,7 @@ def chunk_search(
     if not query:
         return []
     where, params = filter_sql.build(filters)
-    wide = max(int(candidates or setting("SEARCH_CANDIDATES", 40)), top_k)
+    wide = max(int(candidates or settings.SEARCH_CANDIDATES), top_k)
     pool = wide if mode == "hybrid" else top_k
     # The vector leg always walks the index for the wider pool: a filtered HNSW scan (iterative, relaxed order)
     # that stops at top_k rows settles for its first approximate finds; asking for more and keeping the best
@@ -111,18 +111,18 @@ def chunk_search(
     elif mode == "keyword":
         fused = {cid: score for cid, (_, score) in keyword_hits.items()}
     else:
-        weight = float(vector_weight if vector_weight is not None else setting("SEARCH_VECTOR_WEIGHT", 0.55))
+        weight = float(vector_weight if vector_weight is not None else settings.SEARCH_VECTOR_WEIGHT)
         if not 0.0 <= weight <= 1.0:
             raise SearchError("vector_weight must be between 0 and 1")
         if fusion_method == "rrf":  # weighted RRF; weight 0.5 is the classic unweighted sum (both legs count 1)
-            k = int(rrf_k_value or rrf_k())
+            k = int(rrf_k_value or settings.SEARCH_RRF_K)
             fused = fusion.rrf([vector_leg, keyword_hits], k=k, weights=[2 * weight, 2 * (1.0 - weight)])
         else:
             # absolute: similarity as it is (cosine, inner product or 1/(1+L2): the vector leg's scale is 1) and
             # keyword score over the query's ideal; relative: min-max per leg (SEARCH_WEIGHTED_SCORES)
             fused = fusion.weighted(
                 [vector_leg, keyword_hits], weights=[weight, 1.0 - weight], scales=[1.0, keyword_ideal],
-                relative=setting("SEARCH_WEIGHTED_SCORES", "absolute") == "relative",
+                relative=settings.SEARCH_WEIGHTED_SCORES == "relative",
             )  # fmt: skip
     ranked = [(cid, s) for cid, s in fusion.ranked(fused) if score_threshold is None or s >= score_threshold]
     ranked = ranked[:top_k]

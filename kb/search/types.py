@@ -1,11 +1,9 @@
-"""Shapes and knobs of search: modes, metrics, the result row and the settings it reads."""
+"""Shapes of search: modes, metrics, the error and the result row (its knobs are SEARCH_* in settings.py)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-from django.conf import settings
 
 from privexbot.errors import ServiceError
 
@@ -30,19 +28,6 @@ class SearchError(ServiceError, ValueError):
 
     def __init__(self, message: str):
         super().__init__("validation_error", message, details={"filters": [message]})
-
-
-def setting(name: str, default):
-    # Search settings are optional (see kb/search/__init__.py for their meaning); defaults are the measured ones.
-    return getattr(settings, name, default)
-
-
-def ef_search() -> int:
-    return int(setting("SEARCH_EF_SEARCH", 400))
-
-
-def rrf_k() -> int:
-    return int(setting("SEARCH_RRF_K", 30))
 
 
 @dataclass

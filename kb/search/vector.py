@@ -10,10 +10,11 @@ materialised CTE (pgvector's documented pattern).
 from __future__ import annotations
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
 
 from kb.pipeline.store import VECTOR_COLUMNS
-from kb.search.types import METRICS, SearchError, ef_search, setting
+from kb.search.types import METRICS, SearchError
 
 
 def metric_for(kb) -> tuple[str, str]:
@@ -54,12 +55,12 @@ def search(
         f" ORDER BY c.{column} {operator} %s::vector LIMIT %s"
         f") SELECT id, distance FROM hits ORDER BY distance, id"
     )
-    ef = max(int(ef or ef_search()), limit)
+    ef = max(int(ef or settings.SEARCH_EF_SEARCH), limit)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', %s, true),"
             " set_config('hnsw.max_scan_tuples', %s, true)",
-            [str(ef), setting("SEARCH_ITERATIVE_SCAN", "relaxed_order"), str(setting("SEARCH_MAX_SCAN_TUPLES", 20000))],
+            [str(ef), settings.SEARCH_ITERATIVE_SCAN, str(settings.SEARCH_MAX_SCAN_TUPLES)],
         )
         cursor.execute(sql, [literal, str(kb_id), *params, literal, limit])
         rows = cursor.fetchall()

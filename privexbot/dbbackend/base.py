@@ -12,9 +12,9 @@ _socket_dir: str | None = None
 
 def _ensure_server() -> str:
     global _socket_dir
-    from privexbot import embedded
+    from privexbot import embedded_servers
 
-    _socket_dir = embedded.ensure_postgres(Path(settings.VAR_DIR))
+    _socket_dir = embedded_servers.ensure_postgres(Path(settings.VAR_DIR))
     return _socket_dir
 
 

@@ -18,12 +18,12 @@ def django_setup(db_name: str = "privexbot_bench") -> None:
     import django
     from django.conf import settings
 
-    from privexbot import embedded
+    from privexbot import embedded_servers
 
     if settings.DATABASE_EMBEDDED:
         import psycopg
 
-        socket_dir = embedded.ensure_postgres(Path(settings.VAR_DIR))
+        socket_dir = embedded_servers.ensure_postgres(Path(settings.VAR_DIR))
         with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as conn:
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
                 conn.execute(f'CREATE DATABASE "{db_name}"')

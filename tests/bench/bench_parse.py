@@ -17,6 +17,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from privexbot.env import OFFLINE_ENVIRONMENT  # noqa: E402
+
+# No Django settings here to set them: unstructured must not phone home when it parses in this process.
+for _key, _value in OFFLINE_ENVIRONMENT.items():
+    os.environ.setdefault(_key, _value)
+
 from kb.pipeline.parse import parse_file, parse_in_subprocess, shutdown_child  # noqa: E402
 from kb.pipeline.parse_html import parse_html_bytes  # noqa: E402
 from kb.pipeline.parse_unstructured import prepare_unstructured  # noqa: E402

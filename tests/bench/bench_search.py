@@ -474,7 +474,7 @@ def main() -> None:
         ("SEARCH_KEYWORD_HEADING_WEIGHT", 0.4),
         ("SEARCH_KEYWORD_RANKING", "idf"),
     )
-    print("settings: " + ", ".join(f"{name} {getattr(settings, name, default)}" for name, default in knobs))
+    print("settings: " + ", ".join(f"{name} {getattr(settings, name)}" for name, _ in knobs))
     user, workspace = bench_user_and_workspace()
     real = search_table.real_kb(workspace, user)
     if not args.skip_quality:

@@ -248,8 +248,8 @@ def test_parse_html_string_prefers_main_and_drops_boilerplate():
 
 
 @pytest.fixture
-def hooks(monkeypatch):
-    monkeypatch.setenv("KB_PARSE_TEST_HOOKS", "1")
+def hooks(settings):
+    settings.PARSE_TEST_HOOKS = True
 
 
 CSV = str(CORPUS / "csv/iris.csv")

@@ -26,10 +26,8 @@ def cpu_count() -> int:
 
 def import_sentence_transformer():
     """SentenceTransformer class, imported on demand (7-12 s cold, pulls in torch)."""
-    # Models load from local folders only; these make any stray hub lookup fail at once instead of
-    # hanging on the missing network. setdefault keeps an explicit operator choice.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # Models load from local folders only; HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE (set by settings.py, see
+    # privexbot.env.OFFLINE_ENVIRONMENT) make any stray hub lookup fail at once instead of hanging.
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer

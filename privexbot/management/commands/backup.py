@@ -1,6 +1,5 @@
 import hashlib
 import json
-import os
 import subprocess
 import tarfile
 from datetime import UTC, datetime
@@ -11,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from privexbot.audit import audit_record
+from privexbot.env import child_environment
 
 
 def pg_bin(name: str) -> str:
@@ -21,15 +21,21 @@ def pg_bin(name: str) -> str:
     return str(Path(server.bin_path) / name)
 
 
+# libpq connection parameters (as psycopg gets them from Django) -> the variables pg_dump/pg_restore read.
+_LIBPQ_VARIABLES = {
+    "host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD", "dbname": "PGDATABASE",
+    "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
+    "options": "PGOPTIONS", "connect_timeout": "PGCONNECT_TIMEOUT",
+}  # fmt: skip
+
+
 def libpq_env() -> dict[str, str]:
+    """The environment of pg_dump / pg_restore: the basics (privexbot.env.child_environment) and the database's
+    connection parameters, the password included, for that child only."""
     params = connection.get_connection_params()
-    env = dict(os.environ)
-    env.update({
-        "PGHOST": str(params.get("host") or ""), "PGPORT": str(params.get("port") or ""),
-        "PGUSER": str(params.get("user") or ""), "PGPASSWORD": str(params.get("password") or ""),
-        "PGDATABASE": str(params.get("dbname") or connection.settings_dict["NAME"]),
-    })  # fmt: skip
-    return {k: v for k, v in env.items() if v != ""}
+    params["dbname"] = params.get("dbname") or connection.settings_dict["NAME"]
+    libpq = {var: str(params[key]) for key, var in _LIBPQ_VARIABLES.items() if params.get(key) not in (None, "")}
+    return child_environment(**libpq)
 
 
 def sha256(path: Path) -> str:

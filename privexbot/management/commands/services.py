@@ -5,7 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from privexbot import embedded
+from privexbot import embedded_servers
 
 
 class Command(BaseCommand):
@@ -19,12 +19,12 @@ class Command(BaseCommand):
         var_dir = Path(settings.VAR_DIR)
         if action == "start":
             if settings.DATABASE_EMBEDDED:
-                embedded.ensure_postgres(var_dir)
+                embedded_servers.ensure_postgres(var_dir)
             if settings.REDIS_EMBEDDED:
-                embedded.ensure_redis(var_dir)
+                embedded_servers.ensure_redis(var_dir)
         elif action == "stop":
-            stopped_pg = settings.DATABASE_EMBEDDED and embedded.stop_postgres(var_dir)
-            stopped_redis = settings.REDIS_EMBEDDED and embedded.stop_redis(var_dir)
+            stopped_pg = settings.DATABASE_EMBEDDED and embedded_servers.stop_postgres(var_dir)
+            stopped_redis = settings.REDIS_EMBEDDED and embedded_servers.stop_redis(var_dir)
             self.stdout.write(f"postgres: {'stopped' if stopped_pg else 'was not running'}")
             self.stdout.write(f"redis: {'stopped' if stopped_redis else 'was not running'}")
             return
@@ -32,11 +32,15 @@ class Command(BaseCommand):
             return self._ping(timeout)
         self.stdout.write(f"var dir: {var_dir}")
         if settings.DATABASE_EMBEDDED:
-            self.stdout.write(f"postgres (embedded): {'running' if embedded.postgres_running(var_dir) else 'stopped'}")
+            self.stdout.write(
+                f"postgres (embedded): {'running' if embedded_servers.postgres_running(var_dir) else 'stopped'}"
+            )
         else:
             self.stdout.write("postgres: external (DATABASE_URL)")
         if settings.REDIS_EMBEDDED:
-            self.stdout.write(f"redis (embedded): {'running' if embedded.redis_running(var_dir) else 'stopped'}")
+            self.stdout.write(
+                f"redis (embedded): {'running' if embedded_servers.redis_running(var_dir) else 'stopped'}"
+            )
         else:
             self.stdout.write("redis: external (REDIS_URL)")
 

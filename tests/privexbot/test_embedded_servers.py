@@ -42,14 +42,14 @@ def test_external_urls_are_used_and_nothing_embedded_starts(db, tmp_path):
 
 
 def test_embedded_services_report_running(db):
-    from privexbot import embedded
+    from privexbot import embedded_servers
 
     var_dir = Path(settings.VAR_DIR)
-    assert embedded.postgres_running(var_dir)
+    assert embedded_servers.postgres_running(var_dir)
     from privexbot.redis import get_client
 
     assert get_client().ping()
-    assert embedded.redis_running(var_dir)
+    assert embedded_servers.redis_running(var_dir)
 
 
 def test_services_start_survive_between_commands_and_stop(tmp_path):
