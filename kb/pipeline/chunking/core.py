@@ -7,17 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..types import ChunkData, Element
 from .config import normalize_chunking_config
-from .document import Document, Draft
-from .semantic import semantic_drafts
-from .strategies import by_heading_drafts, by_page_drafts, recursive_drafts
+from .joined import Candidate, JoinedText
+from .semantic import semantic_candidates
+from .strategies import by_heading_candidates, by_page_candidates, recursive_candidates
 
 if TYPE_CHECKING:
     import numpy as np
 
 _STRATEGIES = {
-    "recursive": recursive_drafts,
-    "by_heading": by_heading_drafts,
-    "by_page": by_page_drafts,
+    "recursive": recursive_candidates,
+    "by_heading": by_heading_candidates,
+    "by_page": by_page_candidates,
 }
 
 
@@ -43,49 +43,49 @@ def chunk_elements(
     if config["strategy"] == "semantic" and embed is None:
         raise ValueError("embed: the semantic strategy needs an embedding function")
 
-    doc = Document(list(elements))
+    doc = JoinedText(list(elements))
     if config["strategy"] == "semantic":
-        drafts = semantic_drafts(doc, config, embed)
+        candidates = semantic_candidates(doc, config, embed)
     else:
-        drafts = _STRATEGIES[config["strategy"]](doc, config)
-    drafts = [draft for draft in drafts if draft.content.strip()]
-    if not drafts:
+        candidates = _STRATEGIES[config["strategy"]](doc, config)
+    candidates = [candidate for candidate in candidates if candidate.content.strip()]
+    if not candidates:
         return []
 
-    counts = list(count_tokens([draft.content for draft in drafts]))
-    if len(counts) != len(drafts):
-        raise ValueError(f"count_tokens: returned {len(counts)} counts for {len(drafts)} texts")
+    counts = list(count_tokens([candidate.content for candidate in candidates]))
+    if len(counts) != len(candidates):
+        raise ValueError(f"count_tokens: returned {len(counts)} counts for {len(candidates)} texts")
     return [
         ChunkData(
             index=index,
-            content=draft.content,
+            content=candidate.content,
             token_count=int(count),
-            word_count=len(draft.content.split()),
-            char_count=len(draft.content),
+            word_count=len(candidate.content.split()),
+            char_count=len(candidate.content),
             truncated=int(count) > max_seq_length,
-            metadata=_metadata(doc, draft, source or {}),
+            metadata=_metadata(doc, candidate, source or {}),
         )
-        for index, (draft, count) in enumerate(zip(drafts, counts, strict=True))
+        for index, (candidate, count) in enumerate(zip(candidates, counts, strict=True))
     ]
 
 
-def _metadata(doc: Document, draft: Draft, source: dict) -> dict[str, Any]:
-    elements = [doc.elements[index] for index in draft.elements]
+def _metadata(doc: JoinedText, candidate: Candidate, source: dict) -> dict[str, Any]:
+    elements = [doc.elements[index] for index in candidate.elements]
     pages = [element["page"] for element in elements if element.get("page") is not None]
-    if draft.repeated_title is not None:
-        elements.append(doc.elements[draft.repeated_title])
-    if draft.heading_path is not None:
-        heading_path = list(draft.heading_path)
+    if candidate.repeated_title is not None:
+        elements.append(doc.elements[candidate.repeated_title])
+    if candidate.heading_path is not None:
+        heading_path = list(candidate.heading_path)
     else:
-        heading_path = doc.section_path(draft.elements[0]) if draft.elements else []
+        heading_path = doc.section_path(candidate.elements[0]) if candidate.elements else []
     metadata: dict[str, Any] = {
         "page": pages[0] if pages else None,
         "pages": sorted(set(pages)),
         "heading_path": heading_path,
         "element_types": sorted({element.get("type") or "Text" for element in elements}),
-        "start_char": draft.start,
-        "end_char": draft.end,
-        **draft.extra,
+        "start_char": candidate.start,
+        "end_char": candidate.end,
+        **candidate.extra,
     }
     # The source's keys (source_id, source_name, ...) never override what the chunker computed.
     metadata.update({key: value for key, value in source.items() if key not in metadata})

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .document import Document, Draft
+from .joined import Candidate, JoinedText
 from .splitter import split_text
 from .tables import table_pieces
 
 
-def section_drafts(
-    doc: Document,
+def section_candidates(
+    doc: JoinedText,
     indices: Sequence[int],
     config: dict,
     *,
     title: int | None = None,
     heading_path: list[str] | None = None,
-) -> list[Draft]:
+) -> list[Candidate]:
     """One chunk if the whole section fits; otherwise its text split recursively and its tables by rows.
 
     When a section with a `title` has to be split, the title line is repeated as the first line of every
@@ -29,7 +29,7 @@ def section_drafts(
         return []
     whole = doc.joined(blocks)
     if len(whole) <= chunk_size:
-        return [Draft(whole, doc.starts[blocks[0]], doc.ends[blocks[-1]], tuple(blocks), heading_path)]
+        return [Candidate(whole, doc.starts[blocks[0]], doc.ends[blocks[-1]], tuple(blocks), heading_path)]
 
     prefix = ""
     body = list(indices)
@@ -37,22 +37,22 @@ def section_drafts(
         prefix = doc.block(title)
         body = [index for index in indices if index != title]
     repeated = title if prefix else None
-    drafts: list[Draft] = []
+    candidates: list[Candidate] = []
     for kind, run in doc.segments(body):
-        split = table_drafts if kind == "table" else text_drafts
-        drafts += split(doc, run, config, prefix=prefix, repeated=repeated, heading_path=heading_path)
-    return drafts
+        split = table_candidates if kind == "table" else text_candidates
+        candidates += split(doc, run, config, prefix=prefix, repeated=repeated, heading_path=heading_path)
+    return candidates
 
 
-def text_drafts(
-    doc: Document,
+def text_candidates(
+    doc: JoinedText,
     run: list[int],
     config: dict,
     *,
     prefix: str = "",
     repeated: int | None = None,
     heading_path: list[str] | None = None,
-) -> list[Draft]:
+) -> list[Candidate]:
     """Recursive split of a run of consecutive text elements, on offsets of the joined document text."""
     budget = config["chunk_size"] - (len(prefix) + 2 if prefix else 0)
     spans = split_text(
@@ -63,23 +63,23 @@ def text_drafts(
         doc.starts[run[0]],
         doc.ends[run[-1]],
     )
-    drafts = []
+    candidates = []
     for start, end in spans:
         body = doc.text[start:end]
         content = f"{prefix}\n\n{body}" if prefix else body
-        drafts.append(Draft(content, start, end, doc.covered(start, end), heading_path, repeated))
-    return drafts
+        candidates.append(Candidate(content, start, end, doc.covered(start, end), heading_path, repeated))
+    return candidates
 
 
-def table_drafts(
-    doc: Document,
+def table_candidates(
+    doc: JoinedText,
     run: list[int],
     config: dict,
     *,
     prefix: str = "",
     repeated: int | None = None,
     heading_path: list[str] | None = None,
-) -> list[Draft]:
+) -> list[Candidate]:
     """Row groups of a table element (`run` is [its index]); start/end are the element's own span."""
     index = run[0]
     pieces = table_pieces(
@@ -89,7 +89,7 @@ def table_drafts(
         separators=config["separators"],
     )
     return [
-        Draft(
+        Candidate(
             content,
             doc.starts[index],
             doc.ends[index],

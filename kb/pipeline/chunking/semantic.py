@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .document import Document, Draft
-from .sections import table_drafts
+from .joined import Candidate, JoinedText
+from .sections import table_candidates
 from .splitter import Span, split_text, trim
 
 # A sentence ends at . ! ? followed by whitespace; a blank line (which also joins elements) always ends
@@ -16,7 +16,7 @@ from .splitter import Span, split_text, trim
 _BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 
 
-def semantic_drafts(doc: Document, config: dict, embed: Callable) -> list[Draft]:
+def semantic_candidates(doc: JoinedText, config: dict, embed: Callable) -> list[Candidate]:
     """Sentences are embedded in ONE call (same order, same batch, so preview and indexing agree); a break
     goes where the cosine distance to the previous sentence is above the semantic_threshold percentile of
     all such distances in the document; chunks are also cut before they would exceed chunk_size. No
@@ -30,15 +30,15 @@ def semantic_drafts(doc: Document, config: dict, embed: Callable) -> list[Draft]
     ]
     flags = _break_flags(doc.text, runs, embed, config["semantic_threshold"])
     sentences_at = dict(zip(text_positions, zip(runs, flags, strict=True), strict=True))
-    drafts: list[Draft] = []
+    candidates: list[Candidate] = []
     for position, (kind, run) in enumerate(segments):
         if kind == "table":
-            drafts += table_drafts(doc, run, config)
+            candidates += table_candidates(doc, run, config)
             continue
         sentences, starts = sentences_at[position]
         for start, end in _pack(sentences, starts, config["chunk_size"]):
-            drafts.append(Draft(doc.text[start:end], start, end, doc.covered(start, end)))
-    return drafts
+            candidates.append(Candidate(doc.text[start:end], start, end, doc.covered(start, end)))
+    return candidates
 
 
 def _sentences(text: str, start: int, end: int, config: dict) -> list[Span]:

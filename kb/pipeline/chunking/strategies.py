@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .document import ELEMENT_JOINER, Document, Draft
-from .sections import section_drafts
+from .joined import ELEMENT_JOINER, Candidate, JoinedText
+from .sections import section_candidates
 
 
-def recursive_drafts(doc: Document, config: dict) -> list[Draft]:
-    return section_drafts(doc, range(len(doc.elements)), config)
+def recursive_candidates(doc: JoinedText, config: dict) -> list[Candidate]:
+    return section_candidates(doc, range(len(doc.elements)), config)
 
 
-def by_page_drafts(doc: Document, config: dict) -> list[Draft]:
+def by_page_candidates(doc: JoinedText, config: dict) -> list[Candidate]:
     """One chunk per page (more only when a page is longer than chunk_size), pages in order of appearance.
 
     Elements without a page belong to the page before them (or the first page, at the start); a document
@@ -24,7 +24,7 @@ def by_page_drafts(doc: Document, config: dict) -> list[Draft]:
     for index, page in enumerate(pages):
         current = current if page is None else page
         by_page.setdefault(current, []).append(index)
-    return [draft for indices in by_page.values() for draft in section_drafts(doc, indices, config)]
+    return [candidate for indices in by_page.values() for candidate in section_candidates(doc, indices, config)]
 
 
 @dataclass
@@ -35,7 +35,7 @@ class _Section:
     size: int = 0  # characters when rendered whole
 
 
-def by_heading_drafts(doc: Document, config: dict) -> list[Draft]:
+def by_heading_candidates(doc: JoinedText, config: dict) -> list[Candidate]:
     """A chunk per section, a section being a Title and everything up to the next Title.
 
     Small neighbouring sections are packed into one chunk while they fit in chunk_size and stay under the
@@ -43,15 +43,15 @@ def by_heading_drafts(doc: Document, config: dict) -> list[Draft]:
     sub-sections), so a run of tiny sections does not become a run of tiny chunks. Such a chunk's
     heading_path is the headings all its sections share.
     """
-    drafts: list[Draft] = []
+    candidates: list[Candidate] = []
     for group in _groups(_sections(doc), config["chunk_size"]):
         indices = [index for section in group for index in section.indices]
         path = _common_prefix([section.path for section in group])
-        drafts += section_drafts(doc, indices, config, title=group[0].title, heading_path=path)
-    return drafts
+        candidates += section_candidates(doc, indices, config, title=group[0].title, heading_path=path)
+    return candidates
 
 
-def _sections(doc: Document) -> list[_Section]:
+def _sections(doc: JoinedText) -> list[_Section]:
     sections: list[_Section] = []
     for index, element in enumerate(doc.elements):
         if element.get("type") == "Title" and doc.block(index):

@@ -17,8 +17,8 @@ ELEMENT_JOINER = "\n\n"
 
 
 @dataclass
-class Draft:
-    """A chunk before numbering and token counting."""
+class Candidate:
+    """A chunk candidate: its text and where it came from, before numbering and token counting."""
 
     content: str
     start: int
@@ -31,7 +31,7 @@ class Draft:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Document:
+class JoinedText:
     def __init__(self, elements: Sequence[Element]):
         self.elements = elements
         texts = [element.get("text") or "" for element in elements]
