@@ -13,10 +13,9 @@ from django.core.exceptions import ValidationError
 from kb.configs import (
     DISTANCE_METRICS,
     validate_chunking_config,
-    validate_embedding_config,
-    validate_vector_store_config,
 )
 from kb.pipeline.chunking.config import STRATEGIES
+from privexbot.forms import Form, attach_errors
 
 STRATEGY_LABELS = {"recursive": "Recursive", "by_heading": "By heading", "by_page": "By page", "semantic": "Semantic"}
 STRATEGY_HELP = (
@@ -24,29 +23,6 @@ STRATEGY_HELP = (
     "semantic breaks where the topic changes (slower preview)."
 )
 DISTANCE_LABELS = {"cosine": "Cosine (recommended)", "euclidean": "Euclidean (L2)", "dot": "Dot product"}
-
-
-def attach_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Put a service's ValidationError on the form: "<config>.<field>" or "<field>" keys become field errors
-    when the form has that field, everything else becomes a non-field error."""
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc.messages)
-        return
-    for key, messages in exc.message_dict.items():
-        field = key.rsplit(".", 1)[-1]
-        for message in messages:
-            if field in form.fields:
-                form.add_error(field, message)
-            else:
-                form.add_error(None, f"{key}: {message}" if key not in ("__all__", "draft") else message)
-
-
-class Form(forms.Form):
-    """Labels without Django's trailing colon."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -184,22 +160,12 @@ class EmbeddingForm(Form):
             "enable_hybrid_search": draft.vector_store_config.get("enable_hybrid_search", True),
         }
 
-    def configs(self, draft) -> tuple[dict, dict]:
-        embedding = {**draft.embedding_config, "model": self.cleaned_data["model"]}
-        if embedding["model"] != draft.embedding_config.get("model"):
-            embedding.pop("dimensions", None)  # the new model decides its dimensions
+    def changes(self) -> tuple[dict, dict]:
+        """The embedding and vector-store settings this form sets; drafts.services merges them over the draft's
+        configs and validates (a new model brings its own dimensions)."""
+        data = self.cleaned_data
         vector_store = {
-            **draft.vector_store_config,
-            "distance_metric": self.cleaned_data["distance_metric"],
-            "enable_hybrid_search": self.cleaned_data["enable_hybrid_search"],
+            "distance_metric": data["distance_metric"],
+            "enable_hybrid_search": data["enable_hybrid_search"],
         }
-        return embedding, vector_store
-
-    def validate_for(self, draft) -> tuple[dict, dict] | None:
-        """Both configs validated by kb.configs (without saving), or None with the errors on the form."""
-        try:
-            embedding, vector_store = self.configs(draft)
-            return validate_embedding_config(embedding), validate_vector_store_config(vector_store)
-        except ValidationError as exc:
-            attach_errors(self, exc)
-            return None
+        return {"model": data["model"]}, vector_store

@@ -15,14 +15,7 @@ from kb.models import IN_PROGRESS, UNFINISHED, Chunk, Document, EmbeddingCache, 
 from kb.services import document_delete, document_reprocess, kb_create, kb_delete, kb_reindex, kb_update
 from kb.states import stale_cutoff
 from privexbot.errors import ServiceError
-
-
-def attach_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Show a service's ValidationError on the form: "chunking_config.chunk_size" lands on chunking_config."""
-    for key, errors in exc.message_dict.items():
-        field, _, detail = key.partition(".")
-        for error in errors:
-            form.add_error(field if field in form.fields else None, f"{detail}: {error}" if detail else error)
+from privexbot.forms import attach_errors
 
 
 class ServiceValidatedForm(forms.ModelForm):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django import forms
 
-from drafts.forms import Form
 from kb.models import KnowledgeBase
 from kb.search import MODES
 from kb.search.selector import MAX_TOP_K
 from kb.services import kb_delete, kb_update
+from privexbot.forms import Form
 
 MODE_LABELS = {"hybrid": "Hybrid (vector + keyword)", "vector": "Vector (meaning)", "keyword": "Keyword (exact words)"}
 

@@ -2,11 +2,11 @@ from django.urls import path
 
 from kb import views
 
+# The full KB page and "add sources" combine kb with drafts: pages.urls adds them to this namespace.
+
 app_name = "kb"
 urlpatterns = [
-    path("<uuid:kb_id>/", views.kb_detail, name="detail"),
     path("<uuid:kb_id>/search/", views.kb_search, name="search"),
-    path("<uuid:kb_id>/sources/", views.add_sources, name="add_sources"),
     path("<uuid:kb_id>/documents/<uuid:document_id>/retry/", views.document_retry, name="document_retry"),
     path("<uuid:kb_id>/settings/", views.kb_settings, name="settings"),
     path("<uuid:kb_id>/delete/", views.kb_delete, name="delete"),

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "tenants",
     "kb",
     "drafts",
+    "pages",
 ]
 
 MIDDLEWARE = [
@@ -81,7 +82,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-ROOT_URLCONF = "privexbot.urls"
+ROOT_URLCONF = "pages.urls"
 WSGI_APPLICATION = "privexbot.wsgi.application"
 TEMPLATES = [
     {

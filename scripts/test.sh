@@ -18,6 +18,8 @@ PY=.venv/bin/python
 echo "==> ruff"
 .venv/bin/ruff format --check .
 .venv/bin/ruff check .
+echo "==> import-linter (layer contracts)"
+.venv/bin/lint-imports --no-cache
 echo "==> django checks"
 $PY manage.py check
 $PY manage.py makemigrations --check --dry-run

@@ -20,28 +20,6 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@transaction.atomic
-def organization_create(*, name: str, owner=None, workspace_name: str = "Default") -> tuple[Organization, Workspace]:
-    organization = Organization.objects.create(name=name)
-    workspace = Workspace.objects.create(organization=organization, name=workspace_name)
-    if owner is not None:
-        Membership.objects.create(user=owner, workspace=workspace, role=Role.OWNER)
-    return organization, workspace
-
-
-def membership_set(*, workspace: Workspace, user, role: str, actor=None) -> Membership:
-    membership, _ = Membership.objects.update_or_create(user=user, workspace=workspace, defaults={"role": role})
-    audit_record(
-        event_type="permission_change",
-        action="set_role",
-        user=actor,
-        workspace=workspace,
-        resource=membership,
-        details={"member": user.username, "role": role},
-    )
-    return membership
-
-
 def api_token_create(*, user, name: str = "", expires_in_days: int | None = None) -> tuple[ApiToken, str]:
     """Returns the token row and the plaintext token, which is never stored and cannot be shown again."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -8,9 +8,10 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from drafts.forms import DraftBasicsForm, NewDraftForm, attach_errors
+from drafts.forms import DraftBasicsForm, NewDraftForm
 from drafts.services import draft_create, draft_delete, draft_update
 from drafts.views.common import get_draft, last_step, wizard_render
+from privexbot.forms import attach_errors
 from tenants.models import Perm
 from tenants.selectors import workspaces_for_user
 

@@ -9,10 +9,11 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from drafts.forms import ChunkingForm, EmbeddingForm, attach_errors
+from drafts.forms import ChunkingForm, EmbeddingForm
 from drafts.preview import TOKENS_PER_SECOND, draft_preview
 from drafts.services import draft_config_update
 from drafts.views.common import get_draft, wizard_render
+from privexbot.forms import attach_errors
 
 PREVIEW_LIMIT = 30  # chunk cards shown; totals and averages always cover every chunk
 TEMPLATE = "drafts/chunking.html"
@@ -73,13 +74,14 @@ def embedding(request, draft_id):
     draft = get_draft(request, draft_id)
     current = draft.embedding_config.get("model", "")
     form = EmbeddingForm(request.POST or None, current_model=current, initial=EmbeddingForm.initial_for(draft))
-    if request.method == "POST" and form.is_valid() and (configs := form.validate_for(draft)):
+    if request.method == "POST" and form.is_valid():
+        embedding_config, vector_store_config = form.changes()
         try:
             draft_config_update(
                 draft=draft,
                 user=request.user,
-                embedding_config=configs[0],
-                vector_store_config=configs[1],
+                embedding_config=embedding_config,
+                vector_store_config=vector_store_config,
                 request=request,
             )
         except ValidationError as exc:

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from drafts.forms import FileSourceForm, TextSourceForm, WebsiteSourceForm, attach_errors
+from drafts.forms import FileSourceForm, TextSourceForm, WebsiteSourceForm
 from drafts.selectors import draft_source_get
 from drafts.services import (
     draft_source_add_file,
@@ -20,6 +20,7 @@ from drafts.services import (
 )
 from drafts.views.common import get_draft, wizard_render
 from kb.pipeline.types import PipelineError
+from privexbot.forms import attach_errors
 
 TEMPLATE = "drafts/sources.html"
 

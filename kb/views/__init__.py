@@ -1,7 +1,8 @@
-"""Knowledge-base pages: detail with documents and the retrieval-test panel, settings, delete, export."""
+"""Knowledge-base pages: the documents partial and retry, the retrieval-test panel, settings, delete, export.
+The full KB page (which also lists drafts) is pages.views.kb_detail."""
 
-from kb.views.detail import add_sources, document_retry, kb_detail
+from kb.views.detail import document_retry
 from kb.views.manage import kb_delete, kb_export, kb_settings
 from kb.views.search import kb_search
 
-__all__ = ["add_sources", "document_retry", "kb_delete", "kb_detail", "kb_export", "kb_search", "kb_settings"]
+__all__ = ["document_retry", "kb_delete", "kb_export", "kb_search", "kb_settings"]

@@ -1,20 +1,17 @@
-"""The KB page: documents with live status (polled only while something is unfinished), retry, and
-adding sources through a draft that targets this KB."""
+"""The documents of the KB page, with live status (polled only while something is unfinished), and retry.
+The full page, which also shows drafts, is pages.views.kb_detail."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
-from drafts.selectors import drafts_for_user
-from drafts.services import draft_create
-from kb.forms import SearchForm
 from kb.models import DocumentStatus
 from kb.selectors import kb_status_summary
 from kb.services import document_retry as retry_document
-from kb.views.common import get_document, get_kb, require
+from kb.views.common import get_document, get_kb
 from privexbot.errors import ServiceError
 from tenants.models import Perm
 
@@ -22,7 +19,7 @@ MAX_DOCUMENTS = 300  # shown on the page; problems first
 TEMPLATE = "kb/detail.html"
 
 
-def _documents_context(kb) -> dict:
+def documents_context(kb) -> dict:
     documents = list(
         kb.documents.defer("metadata", "stats", "stage_times").order_by("created_at", "name")[: MAX_DOCUMENTS + 1]
     )
@@ -39,18 +36,6 @@ def _documents_context(kb) -> dict:
 
 
 @login_required
-@require_GET
-def kb_detail(request, kb_id):
-    kb, perms = get_kb(request, kb_id)
-    context = {"kb": kb, "perms": perms, **_documents_context(kb)}
-    if request.htmx:
-        return render(request, f"{TEMPLATE}#documents", context)
-    context["search_form"] = SearchForm(initial={"mode": "hybrid", "top_k": 5})
-    context["pending_drafts"] = drafts_for_user(user=request.user).filter(target_kb=kb)
-    return render(request, TEMPLATE, context)
-
-
-@login_required
 @require_POST
 def document_retry(request, kb_id, document_id):
     kb, perms = get_kb(request, kb_id, perm=Perm.KB_UPDATE)
@@ -61,18 +46,6 @@ def document_retry(request, kb_id, document_id):
     except ServiceError as exc:  # e.g. already being retried: the refreshed list shows its real state
         outcome = messages.ERROR, exc.message
     if request.htmx:
-        return render(request, f"{TEMPLATE}#documents", {"kb": kb, "perms": perms, **_documents_context(kb)})
+        return render(request, f"{TEMPLATE}#documents", {"kb": kb, "perms": perms, **documents_context(kb)})
     messages.add_message(request, *outcome)
     return redirect("kb:detail", kb_id=kb.pk)
-
-
-@login_required
-@require_POST
-def add_sources(request, kb_id):
-    kb, perms = get_kb(request, kb_id, perm=Perm.KB_UPDATE)
-    require(perms, Perm.KB_CREATE)  # the sources go through a draft, which needs kb:create in the workspace
-    draft = draft_create(
-        workspace=kb.workspace, user=request.user, name=f"More sources for {kb.name}"[:255], target_kb=kb,
-        request=request,
-    )  # fmt: skip
-    return redirect("drafts:sources", draft_id=draft.pk)

@@ -1,9 +1,18 @@
+"""Pages that combine apps: the workspace dashboard (KBs and drafts) and the full KB page (its documents,
+the retrieval panel and the drafts adding sources to it)."""
+
+from __future__ import annotations
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from drafts.selectors import drafts_for_user
+from kb.forms import SearchForm
 from kb.selectors import kb_queryset_for_user, kb_summaries_for_user
+from kb.views.common import get_kb
+from kb.views.detail import TEMPLATE as KB_TEMPLATE
+from kb.views.detail import documents_context
 from tenants.models import ROLE_PERMISSIONS, Perm
 from tenants.selectors import workspaces_for_user
 
@@ -27,4 +36,17 @@ def home(request):
             drafts=list(drafts_for_user(user=request.user).filter(workspace=current).select_related("target_kb")),
             can_create=Perm.KB_CREATE in ROLE_PERMISSIONS[current.role],
         )
-    return render(request, "tenants/home.html", context)
+    return render(request, "pages/home.html", context)
+
+
+@login_required
+@require_GET
+def kb_detail(request, kb_id):
+    """The KB page; an HTMX poll gets only its documents partial (kb.views.detail)."""
+    kb, perms = get_kb(request, kb_id)
+    context = {"kb": kb, "perms": perms, **documents_context(kb)}
+    if request.htmx:
+        return render(request, f"{KB_TEMPLATE}#documents", context)
+    context["search_form"] = SearchForm(initial={"mode": "hybrid", "top_k": 5})
+    context["pending_drafts"] = drafts_for_user(user=request.user).filter(target_kb=kb)
+    return render(request, KB_TEMPLATE, context)
