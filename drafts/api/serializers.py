@@ -90,6 +90,7 @@ class SourceResponse(serializers.Serializer):
     url = serializers.CharField(help_text="website sources: the start URL")
     pages_found = serializers.IntegerField()
     pages_processed = serializers.IntegerField()
+    attempts = serializers.IntegerField(help_text="parse or crawl runs started (a silent worker's run is retried)")
 
     def get_error(self, source) -> str | None:
         return source.error or None
