@@ -2,13 +2,13 @@
 uploads, pasted text and crawls only, so they are view-only here."""
 
 from django.contrib import admin
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Count
 
 from drafts.models import DraftSource, KBDraft
 from drafts.services import draft_delete, draft_source_remove, draft_update
-from kb.admin import ServiceValidatedForm, changed_values
 from kb.configs import check_description, check_name
+from privexbot.admin_base import DeleteThroughService, ServiceValidatedForm, changed_values
 
 
 class DraftSourceInline(admin.TabularInline):
@@ -31,7 +31,7 @@ class KBDraftForm(ServiceValidatedForm):
 
 
 @admin.register(KBDraft)
-class KBDraftAdmin(admin.ModelAdmin):
+class KBDraftAdmin(DeleteThroughService, admin.ModelAdmin):
     """Name and description are editable (draft_update); the rest is set by the wizard and the services."""
 
     form = KBDraftForm
@@ -56,13 +56,10 @@ class KBDraftAdmin(admin.ModelAdmin):
         if changes:
             draft_update(draft=obj, user=request.user, request=request, **changes)
 
-    def delete_model(self, request, obj):
-        draft_delete(draft=obj, user=request.user, request=request)
+    delete_related = ("workspace",)
 
-    @transaction.atomic
-    def delete_queryset(self, request, queryset):
-        for draft in queryset.select_related("workspace"):
-            draft_delete(draft=draft, user=request.user, request=request)
+    def delete_one(self, request, obj):
+        draft_delete(draft=obj, user=request.user, request=request)
 
     @admin.display(description="sources", ordering="n_sources")
     def source_count(self, obj):
@@ -70,7 +67,7 @@ class KBDraftAdmin(admin.ModelAdmin):
 
 
 @admin.register(DraftSource)
-class DraftSourceAdmin(admin.ModelAdmin):
+class DraftSourceAdmin(DeleteThroughService, admin.ModelAdmin):
     """View-only; delete goes through draft_source_remove (stored files, audit event)."""
 
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # the view page builds a form too
@@ -85,10 +82,7 @@ class DraftSourceAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    def delete_model(self, request, obj):
-        draft_source_remove(draft=obj.draft, source=obj, user=request.user, request=request)
+    delete_related = ("draft__workspace",)
 
-    @transaction.atomic
-    def delete_queryset(self, request, queryset):
-        for source in queryset.select_related("draft__workspace"):
-            draft_source_remove(draft=source.draft, source=source, user=request.user, request=request)
+    def delete_one(self, request, obj):
+        draft_source_remove(draft=obj.draft, source=obj, user=request.user, request=request)

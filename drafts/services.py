@@ -20,7 +20,7 @@ from kb.configs import (
 )
 from kb.models import Document, KnowledgeBase, SourceType
 from kb.pipeline.elements import elements_save
-from privexbot.audit import audit_record
+from privexbot.audit import audit_record, save_audited
 from privexbot.storage import get_storage
 
 
@@ -55,16 +55,7 @@ def draft_update(
         changes["name"] = check_name(name)
     if description is not None:
         changes["description"] = check_description(description)
-    if not changes:
-        return draft
-    for field, value in changes.items():
-        setattr(draft, field, value)
-    draft.save(update_fields=[*changes, "updated_at"])
-    audit_record(
-        event_type="kb_draft", action="update", user=user, request=request, workspace=draft.workspace,
-        resource=draft, details={"fields": sorted(changes)},
-    )  # fmt: skip
-    return draft
+    return save_audited(draft, changes, event_type="kb_draft", user=user, request=request, workspace=draft.workspace)
 
 
 def _audit_source(draft: KBDraft, source: DraftSource, action: str, *, user, request, details: dict) -> None:

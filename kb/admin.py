@@ -3,10 +3,8 @@
 Fields only the services or the pipeline may write are read-only; documents, chunks and cache rows are
 view-only (the pipeline owns them)."""
 
-from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Count, Q
 from guardian.admin import GuardedModelAdmin
 
@@ -14,35 +12,8 @@ from kb.configs import CONFIG_VALIDATORS, check_description, check_name
 from kb.models import IN_PROGRESS, UNFINISHED, Chunk, Document, EmbeddingCache, KnowledgeBase
 from kb.services import document_delete, document_reprocess, kb_create, kb_delete, kb_reindex, kb_update
 from kb.states import stale_cutoff
+from privexbot.admin_base import DeleteThroughService, ServiceValidatedForm, changed_values
 from privexbot.errors import ServiceError
-from privexbot.forms import attach_errors
-
-
-class ServiceValidatedForm(forms.ModelForm):
-    """Runs the services' own validators in clean(), so the admin refuses what the API refuses, on the form;
-    `validators` maps a field to the function that checks (and normalizes) it."""
-
-    validators: dict = {}
-
-    def clean(self):
-        cleaned = super().clean()
-        for field, validate in self.validators.items():
-            if field in self.fields and field in cleaned:
-                try:
-                    cleaned[field] = validate(cleaned[field])
-                except ValidationError as exc:
-                    attach_errors(self, exc)
-        return cleaned
-
-
-def changed_values(form: forms.ModelForm, fields) -> dict:
-    """The cleaned values that differ from what the object held (not form.changed_data: it compares raw input,
-    so a name that only gained spaces, or a JSON field without its hidden initial, counts as changed)."""
-    return {
-        f: form.cleaned_data[f]
-        for f in fields
-        if f in form.cleaned_data and form.cleaned_data[f] != form.initial.get(f)
-    }
 
 
 class KnowledgeBaseForm(ServiceValidatedForm):
@@ -61,7 +32,7 @@ class PipelineOwnedChildrenMixin:
 
 
 @admin.register(KnowledgeBase)
-class KnowledgeBaseAdmin(PipelineOwnedChildrenMixin, GuardedModelAdmin):
+class KnowledgeBaseAdmin(DeleteThroughService, PipelineOwnedChildrenMixin, GuardedModelAdmin):
     """Object permissions (sharing one KB beyond its workspace) are edited under "Object permissions".
     Configs are set when the KB is created; changing them afterwards needs re-indexing, which the admin does not
     offer, so they are read-only on change."""
@@ -107,13 +78,10 @@ class KnowledgeBaseAdmin(PipelineOwnedChildrenMixin, GuardedModelAdmin):
             setattr(obj, field.attname, getattr(kb, field.attname))
         obj._state.adding, obj._state.db = False, kb._state.db
 
-    def delete_model(self, request, obj):
-        kb_delete(kb=obj, user=request.user, request=request)
+    delete_related = ("workspace",)
 
-    @transaction.atomic
-    def delete_queryset(self, request, queryset):  # the "delete selected" action
-        for kb in queryset.select_related("workspace"):
-            kb_delete(kb=kb, user=request.user, request=request)
+    def delete_one(self, request, obj):
+        kb_delete(kb=obj, user=request.user, request=request)
 
     @admin.display(description="documents", ordering="n_documents")
     def document_count(self, obj):
@@ -176,7 +144,7 @@ def reprocess_each(request, documents, **kwargs) -> tuple[int, list[str]]:
 
 
 @admin.register(Document)
-class DocumentAdmin(PipelineOwnedChildrenMixin, admin.ModelAdmin):
+class DocumentAdmin(DeleteThroughService, PipelineOwnedChildrenMixin, admin.ModelAdmin):
     """View-only: documents come from uploads and drafts and change only through the pipeline and the services
     (moving `kb` would leave its chunks in the old KB). Delete and the actions go through kb.services."""
 
@@ -203,13 +171,10 @@ class DocumentAdmin(PipelineOwnedChildrenMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    def delete_model(self, request, obj):
-        document_delete(document=obj, user=request.user, request=request)
+    delete_related = ("kb__workspace",)
 
-    @transaction.atomic
-    def delete_queryset(self, request, queryset):
-        for document in queryset.select_related("kb__workspace"):
-            document_delete(document=document, user=request.user, request=request)
+    def delete_one(self, request, obj):
+        document_delete(document=obj, user=request.user, request=request)
 
     def _report(self, request, queued: int, refused: list[str], done: str, note: str = "") -> None:
         if refused:

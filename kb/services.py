@@ -17,7 +17,7 @@ from kb import states
 from kb.configs import CONFIG_VALIDATORS, check_context_settings, check_description, check_name
 from kb.models import FINISHED, RETRYABLE, Document, DocumentStatus, KnowledgeBase, SourceType
 from kb.pipeline.types import PipelineError
-from privexbot.audit import audit_record
+from privexbot.audit import audit_record, save_audited
 from privexbot.errors import Conflict
 from privexbot.storage import get_storage
 
@@ -282,16 +282,7 @@ def kb_update(
         changes["description"] = check_description(description)
     if context_settings is not None:
         changes["context_settings"] = check_context_settings(context_settings)
-    if not changes:
-        return kb
-    for field, value in changes.items():
-        setattr(kb, field, value)
-    kb.save(update_fields=[*changes, "updated_at"])
-    audit_record(
-        event_type="knowledge_base", action="update", user=user, request=request, workspace=kb.workspace,
-        resource=kb, details={"fields": sorted(changes)},
-    )  # fmt: skip
-    return kb
+    return save_audited(kb, changes, event_type="knowledge_base", user=user, request=request, workspace=kb.workspace)
 
 
 @transaction.atomic

@@ -94,3 +94,18 @@ def audit_record(
     }
     logger.log(logging.INFO if success else logging.WARNING, json.dumps(line, default=str))
     return event
+
+
+def save_audited(instance, changes: dict, *, event_type: str, user, request=None, workspace=None):
+    """Write `changes` (field -> validated value) to `instance` and record one "update" event naming the
+    fields; nothing is written or recorded when there are no changes."""
+    if not changes:
+        return instance
+    for field, value in changes.items():
+        setattr(instance, field, value)
+    instance.save(update_fields=[*changes, "updated_at"])
+    audit_record(
+        event_type=event_type, action="update", user=user, request=request, workspace=workspace,
+        resource=instance, details={"fields": sorted(changes)},
+    )  # fmt: skip
+    return instance

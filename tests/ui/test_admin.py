@@ -132,6 +132,11 @@ def _delete_page(client, model: str, obj):
     return client.post(url, {"post": "yes"})
 
 
+def _delete_through(door: str, client, model: str, obj):
+    """Delete one object through the admin's delete page or its "delete selected" action."""
+    return _delete_page(client, model, obj) if door == "delete_page" else _delete_selected(client, model, [obj])
+
+
 def _delete_selected(client, model: str, objs):
     url = reverse(f"admin:{model}_changelist")
     data = {"action": "delete_selected", admin.helpers.ACTION_CHECKBOX_NAME: [str(o.pk) for o in objs]}
@@ -153,10 +158,7 @@ def test_kb_delete_goes_through_kb_delete(
     files = _files(stored_document)
     _grant_read(kb)
     with django_capture_on_commit_callbacks(execute=True):
-        if door == "delete_page":
-            response = _delete_page(admin_client_, "kb_knowledgebase", kb)
-        else:
-            response = _delete_selected(admin_client_, "kb_knowledgebase", [kb])
+        response = _delete_through(door, admin_client_, "kb_knowledgebase", kb)
     assert response.status_code == 302
     assert not KnowledgeBase.objects.filter(pk=kb.pk).exists() and not Chunk.objects.filter(kb_id=kb.pk).exists()
     assert _gone(files)
@@ -170,10 +172,7 @@ def test_document_delete_goes_through_document_delete(
 ):
     files = _files(stored_document)
     with django_capture_on_commit_callbacks(execute=True):
-        if door == "delete_page":
-            response = _delete_page(admin_client_, "kb_document", stored_document)
-        else:
-            response = _delete_selected(admin_client_, "kb_document", [stored_document])
+        response = _delete_through(door, admin_client_, "kb_document", stored_document)
     assert response.status_code == 302 and not Document.objects.filter(pk=stored_document.pk).exists()
     assert _gone(files)
     assert _audited("delete", stored_document)
@@ -185,10 +184,7 @@ def test_draft_delete_goes_through_draft_delete(
 ):
     files = _files(file_source, text_source)
     with django_capture_on_commit_callbacks(execute=True):
-        if door == "delete_page":
-            response = _delete_page(admin_client_, "drafts_kbdraft", draft)
-        else:
-            response = _delete_selected(admin_client_, "drafts_kbdraft", [draft])
+        response = _delete_through(door, admin_client_, "drafts_kbdraft", draft)
     assert response.status_code == 302 and not KBDraft.objects.filter(pk=draft.pk).exists()
     assert _gone(files)
     assert _audited("deleted", draft)
