@@ -73,6 +73,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Right after security: static files are answered before sessions, auth or CSRF are touched.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -192,6 +194,14 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Production sits behind a TLS-terminating proxy (deploy/.env.example): redirect plain HTTP, send HSTS, and trust
+# the proxy's X-Forwarded-Proto only when told to (a header any client could otherwise forge).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^health$"]  # health checks from inside the network speak plain HTTP
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO", False) else None
 
 
 # ---------------------------------------------------------------- REST API (/api/v1/)
@@ -258,7 +268,20 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles"))).resolve()
+# With DEBUG off, WhiteNoise serves what `collectstatic` put in STATIC_ROOT: hashed names (cached for a year,
+# immutable), gzip/brotli copies. DEBUG keeps Django's plain storage so no collectstatic is needed to develop.
+STATIC_FILES_PLAIN = env_bool("STATIC_FILES_PLAIN", DEBUG)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if STATIC_FILES_PLAIN
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+if STATIC_FILES_PLAIN:  # WhiteNoise warns on every start when STATIC_ROOT is missing; files come from the finders
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGE_DIR = Path(env_str("PERMANENT_STORAGE_PATH", str(VAR_DIR / "storage"))).resolve()
 
 # ---------------------------------------------------------------- knowledge-base settings (design guide 6.3)

@@ -13,6 +13,10 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use
 os.environ.setdefault("ENCRYPTION_KEY", "dGVzdC1vbmx5LWtleS0zMi1ieXRlcy1sb25nLWtleSE=")
 # Every server the tests crawl lives on 127.0.0.1; the SSRF tests switch this off where they test the refusal.
 os.environ.setdefault("CRAWL_ALLOW_PRIVATE", "true")
+# The test client speaks plain HTTP to the app itself; pages are rendered without collectstatic's manifest
+# (tests/privexbot/test_production.py runs the production storage under gunicorn).
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("STATIC_FILES_PLAIN", "true")
 os.environ.setdefault("PERMANENT_STORAGE_PATH", tempfile.mkdtemp(prefix="pxb-test-storage-"))
 
 from privexbot.settings import *  # noqa: E402,F403
