@@ -8,22 +8,16 @@ from django.db.models import Count
 from drafts.models import DraftSource, KBDraft
 from drafts.services import draft_delete, draft_source_remove, draft_update
 from kb.configs import check_description, check_name
-from privexbot.admin_base import DeleteThroughService, ServiceValidatedForm, changed_values
+from privexbot.admin_base import DeleteThroughService, ServiceValidatedForm, ViewOnly, changed_values
 
 
-class DraftSourceInline(admin.TabularInline):
+class DraftSourceInline(ViewOnly, admin.TabularInline):
     model = DraftSource
     extra = 0
     fields = ("name", "type", "status", "error_code", "size_bytes", "created_at")
     readonly_fields = fields
     show_change_link = True
     can_delete = False  # removing a source is draft_source_remove (its files, the audit event)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class KBDraftForm(ServiceValidatedForm):
@@ -67,7 +61,7 @@ class KBDraftAdmin(DeleteThroughService, admin.ModelAdmin):
 
 
 @admin.register(DraftSource)
-class DraftSourceAdmin(DeleteThroughService, admin.ModelAdmin):
+class DraftSourceAdmin(ViewOnly, DeleteThroughService, admin.ModelAdmin):
     """View-only; delete goes through draft_source_remove (stored files, audit event)."""
 
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # the view page builds a form too
@@ -75,12 +69,6 @@ class DraftSourceAdmin(DeleteThroughService, admin.ModelAdmin):
     list_filter = ("type", "status", "error_code", "file_type")
     list_select_related = ("draft",)
     search_fields = ("name", "url", "draft__name", "content_hash", "=id")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     delete_related = ("draft__workspace",)
 

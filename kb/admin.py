@@ -12,7 +12,7 @@ from kb.configs import CONFIG_VALIDATORS, check_description, check_name
 from kb.models import IN_PROGRESS, UNFINISHED, Chunk, Document, EmbeddingCache, KnowledgeBase
 from kb.services import document_delete, document_reprocess, kb_create, kb_delete, kb_reindex, kb_update
 from kb.states import stale_cutoff
-from privexbot.admin_base import DeleteThroughService, ServiceValidatedForm, changed_values
+from privexbot.admin_base import DeleteThroughService, ServiceValidatedForm, ViewOnly, changed_values
 from privexbot.errors import ServiceError
 
 
@@ -144,7 +144,7 @@ def reprocess_each(request, documents, **kwargs) -> tuple[int, list[str]]:
 
 
 @admin.register(Document)
-class DocumentAdmin(DeleteThroughService, PipelineOwnedChildrenMixin, admin.ModelAdmin):
+class DocumentAdmin(ViewOnly, DeleteThroughService, PipelineOwnedChildrenMixin, admin.ModelAdmin):
     """View-only: documents come from uploads and drafts and change only through the pipeline and the services
     (moving `kb` would leave its chunks in the old KB). Delete and the actions go through kb.services."""
 
@@ -164,12 +164,6 @@ class DocumentAdmin(DeleteThroughService, PipelineOwnedChildrenMixin, admin.Mode
     list_select_related = ("kb",)
     search_fields = ("name", "url", "kb__name", "content_hash", "=id")
     actions = ["reprocess", "requeue_stuck"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     delete_related = ("kb__workspace",)
 
@@ -204,7 +198,7 @@ class DocumentAdmin(DeleteThroughService, PipelineOwnedChildrenMixin, admin.Mode
 
 
 @admin.register(Chunk)
-class ChunkAdmin(admin.ModelAdmin):
+class ChunkAdmin(ViewOnly, admin.ModelAdmin):
     """View-only: chunks are written and replaced by the pipeline; deleting one would leave the document's
     chunk and token counts wrong. They go with their document or KB."""
 
@@ -216,18 +210,12 @@ class ChunkAdmin(admin.ModelAdmin):
     exclude = ("embedding", "embedding_768", "search_vector")
     show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
     def has_delete_permission(self, request, obj=None):
         return False
 
 
 @admin.register(EmbeddingCache)
-class EmbeddingCacheAdmin(admin.ModelAdmin):
+class EmbeddingCacheAdmin(ViewOnly, admin.ModelAdmin):
     """View-only. Deleting rows stays allowed: the cache is keyed by (model, text hash), so a deleted row only
     means that text is embedded again the next time it is seen."""
 
@@ -236,9 +224,3 @@ class EmbeddingCacheAdmin(admin.ModelAdmin):
     search_fields = ("=text_hash",)
     exclude = ("embedding",)
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

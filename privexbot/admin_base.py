@@ -53,3 +53,13 @@ class DeleteThroughService:
     def delete_queryset(self, request, queryset):
         for obj in queryset.select_related(*self.delete_related):
             self.delete_one(request, obj)
+
+
+class ViewOnly:
+    """Rows that only the pipeline or the services write: readable in the admin, never added or edited there."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
