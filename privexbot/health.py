@@ -1,4 +1,7 @@
-"""/health: is this installation able to do its job? JSON, 200 when everything answers, else 503."""
+"""/health: is this installation able to do its job? JSON, 200 when everything answers, else 503.
+
+Anyone (a load balancer, a container runtime) learns each component's ok; only staff see the details
+(versions, counts, timings, error text), which would tell an attacker what runs here and how it fails."""
 
 from __future__ import annotations
 
@@ -46,6 +49,8 @@ def _workers():
 def health(request):
     checks = {"database": _timed(_database), "redis": _timed(_redis), "workers": _timed(_workers)}
     healthy = all(c["ok"] for c in checks.values())
+    if not (request.user.is_authenticated and request.user.is_staff):
+        checks = {name: {"ok": check["ok"]} for name, check in checks.items()}
     return JsonResponse(
         {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
     )

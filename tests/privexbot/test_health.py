@@ -1,3 +1,5 @@
+import pytest
+
 from privexbot.redis import get_client
 from privexbot.workers import KEY_PREFIX, beat
 
@@ -8,7 +10,14 @@ def _clear_workers():
         client.delete(key)
 
 
-def test_health_is_503_without_a_worker_and_200_with_one(client, db):
+@pytest.fixture
+def staff_client(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("ops", is_staff=True))
+    return client
+
+
+def test_health_is_503_without_a_worker_and_200_with_one(staff_client, db):
+    client = staff_client
     _clear_workers()
     response = client.get("/health")
     assert response.status_code == 503
@@ -26,8 +35,10 @@ def test_health_is_503_without_a_worker_and_200_with_one(client, db):
     _clear_workers()
 
 
-def test_health_is_503_when_the_database_fails(client, db, monkeypatch):
+def test_health_is_503_when_the_database_fails(staff_client, db, monkeypatch):
     from privexbot import health
+
+    client = staff_client
 
     def broken():
         raise RuntimeError("database down")
@@ -37,4 +48,20 @@ def test_health_is_503_when_the_database_fails(client, db, monkeypatch):
     response = client.get("/health")
     assert response.status_code == 503
     assert "database down" in response.json()["checks"]["database"]["error"]
+    _clear_workers()
+
+
+def test_anonymous_callers_learn_only_whether_each_component_is_ok(client, db, monkeypatch):
+    from privexbot import health
+
+    def broken():
+        raise RuntimeError("connection to server at 10.1.2.3 failed: password authentication failed")
+
+    monkeypatch.setattr(health, "_database", broken)
+    beat()
+    response = client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"] == {"database": {"ok": False}, "redis": {"ok": True}, "workers": {"ok": True}}
+    assert "10.1.2.3" not in response.content.decode()
     _clear_workers()
