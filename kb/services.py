@@ -11,11 +11,10 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from kb import states
 from kb.configs import CONFIG_VALIDATORS, check_context_settings, check_description, check_name
-from kb.models import FINISHED, RETRYABLE, Document, DocumentStatus, KnowledgeBase, SourceType
+from kb.models import RETRYABLE, Document, DocumentStatus, KnowledgeBase, SourceType
 from kb.pipeline.types import PipelineError
 from privexbot.audit import audit_record, save_audited
 from privexbot.errors import Conflict
@@ -230,8 +229,7 @@ def document_reprocess(*, document: Document, user=None, request=None, reset_att
 @transaction.atomic
 def document_retry(*, document: Document, user=None, request=None) -> Document:
     """A user's Retry: only a failed or quarantined document, with its attempts reset."""
-    fields = {"progress": 0, "error": "", "error_code": "", "heartbeat_at": None, "attempts": 0}
-    if not states.move(document.pk, DocumentStatus.QUEUED, only_from=RETRYABLE, **fields):
+    if not states.requeue(document.pk, reset_attempts=True, when=Q(status__in=RETRYABLE)):
         status = Document.objects.filter(pk=document.pk).values_list("status", flat=True).first()
         raise Conflict(
             f"Only a failed or quarantined document can be retried; “{document.name}” is {status or 'deleted'}.",
@@ -247,12 +245,8 @@ def document_retry(*, document: Document, user=None, request=None) -> Document:
 def kb_reindex(*, kb: KnowledgeBase, user=None, request=None) -> int:
     """Queue every document of the KB again; documents a live worker is on are left to finish (they are being
     built from the same configuration). Returns how many were queued."""
-    requeue = Q(status__in=(*FINISHED, DocumentStatus.QUEUED)) | states.worker_silent()
-    ids = list(kb.documents.filter(requeue).select_for_update().values_list("pk", flat=True))
-    queued = states.DOCUMENTS.move_all(
-        Document.objects.filter(pk__in=ids), DocumentStatus.QUEUED, when=requeue,
-        progress=0, error="", error_code="", attempts=0, heartbeat_at=None, updated_at=timezone.now(),
-    )  # fmt: skip
+    ids = list(kb.documents.filter(states.requeueable()).select_for_update().values_list("pk", flat=True))
+    queued = states.requeue_all(Document.objects.filter(pk__in=ids), reset_attempts=True)
     skipped = kb.documents.count() - queued
     audit_record(
         event_type="knowledge_base", action="reindex", user=user, request=request, workspace=kb.workspace,

@@ -47,13 +47,22 @@ def worker_silent() -> Q:
 move = DOCUMENTS.move  # the guarded transition (see privexbot.statemachine)
 
 
-def requeue(document_id, *, reset_attempts: bool) -> bool:
-    """queued again, from a finished state or from a silent worker; False when a live worker is on it."""
+def requeueable() -> Q:
+    """What a reprocess may queue again: a finished or queued document, or one whose worker went silent."""
+    return Q(status__in=(*FINISHED, S.QUEUED)) | worker_silent()
+
+
+def requeue_all(documents, *, reset_attempts: bool, when: Q | None = None) -> int:
+    """Queue `documents` again (those matching `when`, by default requeueable()), cleared for a fresh run;
+    returns how many moved. A document a live worker is on never matches."""
     fields = {"progress": 0, "error": "", "error_code": "", "heartbeat_at": None}
     if reset_attempts:
         fields["attempts"] = 0
-    when = Q(status__in=(*FINISHED, S.QUEUED)) | worker_silent()
-    return move(document_id, S.QUEUED, when=when, **fields)
+    return DOCUMENTS.move_all(documents, S.QUEUED, when=requeueable() if when is None else when, **fields)
+
+
+def requeue(document_id, *, reset_attempts: bool, when: Q | None = None) -> bool:
+    return bool(requeue_all(Document.objects.filter(pk=document_id), reset_attempts=reset_attempts, when=when))
 
 
 def _sweep_fields(document: Document, given_up: bool) -> dict:

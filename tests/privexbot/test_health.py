@@ -35,33 +35,32 @@ def test_health_is_503_without_a_worker_and_200_with_one(staff_client, db):
     _clear_workers()
 
 
-def test_health_is_503_when_the_database_fails(staff_client, db, monkeypatch):
+DATABASE_ERROR = "connection to server at 10.1.2.3 failed: password authentication failed"
+
+
+@pytest.fixture
+def database_down(db, monkeypatch):
+    """A failing database check with a live worker: /health must answer 503 and say so."""
     from privexbot import health
 
-    client = staff_client
-
     def broken():
-        raise RuntimeError("database down")
+        raise RuntimeError(DATABASE_ERROR)
 
     monkeypatch.setattr(health, "_database", broken)
     beat()
-    response = client.get("/health")
-    assert response.status_code == 503
-    assert "database down" in response.json()["checks"]["database"]["error"]
+    yield
     _clear_workers()
 
 
-def test_anonymous_callers_learn_only_whether_each_component_is_ok(client, db, monkeypatch):
-    from privexbot import health
+def test_health_is_503_when_the_database_fails(staff_client, database_down):
+    response = staff_client.get("/health")
+    assert response.status_code == 503
+    assert DATABASE_ERROR in response.json()["checks"]["database"]["error"]
 
-    def broken():
-        raise RuntimeError("connection to server at 10.1.2.3 failed: password authentication failed")
 
-    monkeypatch.setattr(health, "_database", broken)
-    beat()
+def test_anonymous_callers_learn_only_whether_each_component_is_ok(client, database_down):
     response = client.get("/health")
     assert response.status_code == 503
     body = response.json()
     assert body["checks"] == {"database": {"ok": False}, "redis": {"ok": True}, "workers": {"ok": True}}
     assert "10.1.2.3" not in response.content.decode()
-    _clear_workers()
