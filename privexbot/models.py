@@ -29,3 +29,28 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.event_type}/{self.action} {self.username or '-'}"
+
+
+class StoredBlob(models.Model):
+    """One stored file when STORAGE_BACKEND=database (privexbot/storage/database.py): always ciphertext when
+    ENCRYPT_FILES_AT_REST is on — the sealing happens before the bytes reach the database."""
+
+    name = models.CharField(max_length=255, unique=True)
+    size = models.BigIntegerField(default=0)
+    parts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.name
+
+
+class StoredBlobPart(models.Model):
+    blob = models.ForeignKey(StoredBlob, on_delete=models.CASCADE, related_name="+")
+    index = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["blob", "index"], name="storedblobpart_unique_index")]
+
+    def __str__(self):
+        return f"{self.blob_id}#{self.index}"

@@ -283,6 +283,10 @@ STORAGES = {
 if STATIC_FILES_PLAIN:  # WhiteNoise warns on every start when STATIC_ROOT is missing; files come from the finders
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGE_DIR = Path(env_str("PERMANENT_STORAGE_PATH", str(VAR_DIR / "storage"))).resolve()
+# Where stored files (uploads, parsed elements) live: "local" — the directory above, one machine;
+# "database" — PostgreSQL, which every machine with DATABASE_URL reaches (workers on other machines).
+# Either way the store holds ciphertext only. README "Storage" explains the choice.
+STORAGE_BACKEND = env_choice("STORAGE_BACKEND", "local", {"local", "database"})
 
 # ---------------------------------------------------------------- knowledge-base settings (design guide 6.3)
 EMBEDDING_MODELS_PATH = env_str("EMBEDDING_MODELS_PATH", str(VAR_DIR / "models"))

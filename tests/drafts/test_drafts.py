@@ -74,7 +74,7 @@ def test_file_source_is_parsed_once_in_the_background(draft, owner, corpus, no_e
     source = add_file(draft, owner, corpus / "pdf" / "exam-n.pdf")
     assert source.status == "pending"
     assert no_enqueue == [("parse_draft_source", str(source.pk))]
-    assert b"%PDF" not in get_storage().path(source.stored_file).read_bytes()[:100]  # encrypted at rest
+    assert b"%PDF" not in get_storage().raw_bytes(source.stored_file)[:100]  # encrypted at rest
     assert processing.parse_source(source.pk) == "completed"
     source.refresh_from_db()
     assert source.metadata["page_count"] == 17

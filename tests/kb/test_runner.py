@@ -149,9 +149,9 @@ def test_rejected_upload_stores_nothing(kb, owner, no_enqueue, tmp_path):
 
     fake = tmp_path / "report.pdf"
     fake.write_bytes(b"MZ\x90\x00 this is an executable, not a PDF" * 10)
-    before = sum(1 for _ in get_storage().root.rglob("*.bin"))
+    before = sum(1 for _ in get_storage().stored_files())
     with pytest.raises(PipelineError) as info:
         upload(kb, owner, fake)
     assert info.value.code == "type_mismatch"
     assert not Document.objects.exists()
-    assert sum(1 for _ in get_storage().root.rglob("*.bin")) == before
+    assert sum(1 for _ in get_storage().stored_files()) == before

@@ -42,7 +42,7 @@ def test_rotation_moves_every_file_to_the_new_key_and_is_idempotent(tmp_path):
 def test_files_under_an_unconfigured_or_damaged_key_are_reported_and_left_alone(tmp_path):
     lost = store(tmp_path, base64.b64encode(os.urandom(32)).decode()).save(b"key lost")
     damaged = store(tmp_path, OLD).save(os.urandom(SEGMENT + 10))
-    path = store(tmp_path, OLD).path(damaged)
+    path = store(tmp_path, OLD).blobs.path(damaged)
     raw = bytearray(path.read_bytes())
     raw[-5] ^= 1
     path.write_bytes(bytes(raw))
@@ -98,3 +98,16 @@ def test_rotate_keys_command_fails_when_a_file_cannot_be_moved(db, configured_st
     with pytest.raises(CommandError, match="1 files could not be moved"):
         call_command("rotate_keys", stdout=StringIO(), stderr=err)
     assert "not configured" in err.getvalue()
+
+
+def test_rotation_over_database_blobs_replaces_each_blob_in_place(db):
+    from privexbot.models import StoredBlob
+    from privexbot.storage.database import DatabaseBlobs
+
+    blobs = DatabaseBlobs()
+    written = {EncryptedStorage(blobs, parse_keyring(OLD)).save(data): data for data in CONTENTS}
+    report = storage_rotate_keys(storage=EncryptedStorage(blobs, parse_keyring(f"{NEW},{OLD}")))
+    assert (report.rewrapped, report.failed) == (3, {})
+    only_new = EncryptedStorage(blobs, parse_keyring(NEW))
+    assert {rel: only_new.open_bytes(rel) for rel in written} == written
+    assert sorted(StoredBlob.objects.values_list("name", flat=True)) == sorted(written)  # no replacement left over
