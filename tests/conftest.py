@@ -1,3 +1,8 @@
+import functools
+import http.server
+import threading
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -119,3 +124,21 @@ def worker_process(transactional_db):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@pytest.fixture
+def docs_site():
+    """The real Django docs, served on 127.0.0.1 for the crawler."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0),
+        functools.partial(Quiet, directory=Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "site"),
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()

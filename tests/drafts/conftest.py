@@ -1,6 +1,3 @@
-import functools
-import http.server
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,18 +15,3 @@ def draft(workspace, owner):
 @pytest.fixture
 def corpus():
     return CORPUS
-
-
-@pytest.fixture
-def docs_site():
-    """The real Django docs, served on 127.0.0.1 for the crawler."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=CORPUS / "site"))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
