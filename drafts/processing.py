@@ -21,6 +21,7 @@ from drafts import states
 from drafts.models import DraftSource, SourceStatus
 from kb.pipeline.elements import elements_save
 from kb.pipeline.types import PipelineError
+from privexbot.logs import bind, log_scope
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,11 @@ logger = logging.getLogger(__name__)
 def _claim(source_id) -> DraftSource | None:
     """Take a pending source for this worker (counting the attempt), or None when it is not pending."""
     moved = states.move(source_id, SourceStatus.PROCESSING, attempts=F("attempts") + 1, heartbeat_at=timezone.now())
-    return DraftSource.objects.filter(pk=source_id).first() if moved else None
+    source = DraftSource.objects.select_related("draft").filter(pk=source_id).first() if moved else None
+    if source is not None:
+        bind(draft_id=source.draft_id, workspace_id=source.draft.workspace_id, kb_id=source.draft.target_kb_id)
+        logger.info("draft source claimed (attempt %s)", source.attempts)
+    return source
 
 
 class _Run:
@@ -45,9 +50,12 @@ class _Run:
         )
 
     def finish(self, status: str, **fields) -> bool:
-        return states.move(
+        moved = states.move(
             self.source_id, status, only_from=[SourceStatus.PROCESSING], when=self.ours, heartbeat_at=None, **fields
         )
+        if moved:  # the error code only: an error message may quote the source
+            logger.info("draft source %s%s", status, f" ({fields['error_code']})" if fields.get("error_code") else "")
+        return moved
 
     def keep_alive(self):
         from privexbot.heartbeat import keep_alive
@@ -96,9 +104,11 @@ def _preview_text(elements: list[dict]) -> str:
     return text[:500]
 
 
+@log_scope
 def parse_source(source_id) -> str | None:
     """Parse an uploaded file once, in a child process with limits; the elements are kept (encrypted)
     so previews never parse again. Returns the final status, or None when there was nothing to do."""
+    bind(source_id=source_id)
     from kb.pipeline.parse import parse_in_subprocess
     from privexbot.storage import get_storage
 
@@ -136,9 +146,11 @@ def parse_source(source_id) -> str | None:
         return SourceStatus.ERROR if run.finish(SourceStatus.ERROR, error=message, error_code="internal") else None
 
 
+@log_scope
 def crawl_source(source_id) -> str | None:
     """Crawl a website in a child process, reporting pages found / processed while it runs;
     cancellable (cancel_requested, or the source removed)."""
+    bind(source_id=source_id)
     from drafts.crawler import start_crawl, validate_crawl_config
 
     source = _claim(source_id)

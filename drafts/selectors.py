@@ -11,6 +11,8 @@ from django.http import Http404
 
 from drafts.models import DraftSource, KBDraft, SourceStatus
 from kb.pipeline.elements import elements_load
+from privexbot.logs import bind
+from privexbot.metrics.definitions import UNAUTHORIZED_ACCESS
 from tenants.models import ROLE_PERMISSIONS, Perm
 from tenants.selectors import parse_uuid, workspaces_for_user
 
@@ -25,10 +27,13 @@ def draft_get_for_user(*, user, draft_id) -> KBDraft:
         drafts_for_user(user=user).select_related("workspace__organization", "target_kb").filter(pk=draft_id).first()
     )
     if draft is not None:
+        bind(workspace_id=draft.workspace_id, draft_id=draft.pk, kb_id=draft.target_kb_id)
         return draft
     member_of = workspaces_for_user(user=user).filter(kb_drafts__pk=draft_id).first()
     if member_of is not None and Perm.KB_CREATE not in ROLE_PERMISSIONS[member_of.role]:
+        UNAUTHORIZED_ACCESS.labels(resource="draft", outcome="403").inc()
         raise PermissionDenied("your role in this workspace does not allow creating knowledge bases")
+    UNAUTHORIZED_ACCESS.labels(resource="draft", outcome="404").inc()
     raise Http404("draft not found")
 
 

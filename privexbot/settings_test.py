@@ -18,6 +18,8 @@ os.environ.setdefault("CRAWL_ALLOW_PRIVATE", "true")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("STATIC_FILES_PLAIN", "true")
 os.environ.setdefault("PERMANENT_STORAGE_PATH", tempfile.mkdtemp(prefix="pxb-test-storage-"))
+# Each test session (and the workers it starts, which inherit this) aggregates only its own metrics.
+os.environ.setdefault("METRICS_DIR", tempfile.mkdtemp(prefix="pxb-test-metrics-"))
 
 from privexbot.settings import *  # noqa: E402,F403
 

@@ -1,6 +1,8 @@
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from privexbot.logs import bind
+from privexbot.metrics.definitions import AUTH_FAILURES
 from tenants.models import ApiToken
 from tenants.services import hash_token
 
@@ -11,6 +13,13 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
+        try:
+            return self._authenticate(request)
+        except exceptions.AuthenticationFailed:
+            AUTH_FAILURES.labels(channel="api_token").inc()
+            raise
+
+    def _authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
@@ -28,6 +37,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("User inactive.")
         if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
+        bind(user_id=row.user_id)  # the request middleware ran before the view authenticated the token
         return row.user, row
 
     def authenticate_header(self, request):

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
+from privexbot.metrics.definitions import UNAUTHORIZED_ACCESS
 from tenants.models import ROLE_PERMISSIONS, Membership, Perm, Workspace
 
 
@@ -55,7 +56,9 @@ def user_workspace_perms(*, user, workspace) -> frozenset[str]:
 def workspace_get_for_user(*, user, workspace_id, perm: str = Perm.KB_READ) -> Workspace:
     workspace = workspaces_for_user(user=user).filter(pk=parse_uuid(workspace_id)).first()
     if workspace is None:
+        UNAUTHORIZED_ACCESS.labels(resource="workspace", outcome="404").inc()
         raise Http404("workspace not found")
     if perm not in ROLE_PERMISSIONS[workspace.role]:
+        UNAUTHORIZED_ACCESS.labels(resource="workspace", outcome="403").inc()
         raise PermissionDenied(f"your role in this workspace does not allow {perm}")
     return workspace

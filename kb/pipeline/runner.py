@@ -28,6 +28,8 @@ from kb import states
 from kb.models import IN_PROGRESS, Document, DocumentStatus, KnowledgeBase
 from kb.pipeline.elements import elements_load, elements_save
 from kb.pipeline.types import PipelineError
+from privexbot.logs import bind, log_scope
+from privexbot.metrics import definitions as metrics
 
 logger = logging.getLogger(__name__)
 
@@ -119,15 +121,22 @@ def heartbeat(document_id, attempt: int):
     )
 
 
+@log_scope
 def process(document_id) -> Outcome:
     """The task body of kb.actors.process_document."""
+    bind(document_id=document_id)
     document = claim(document_id)
     if document is None:
         return Outcome(None)
+    bind(kb_id=document.kb_id, workspace_id=document.kb.workspace_id)
+    logger.info("document claimed (attempt %s)", document.attempts)
     reporter = Reporter(document)
+    started = time.monotonic()
     try:
         with heartbeat(document.pk, reporter.attempt):
             _run_steps(document, reporter)
+        logger.info("document ready in %.1fs", time.monotonic() - started)
+        metrics.DOCUMENTS_PROCESSED.labels(outcome=metrics.READY).inc()
         return Outcome(DocumentStatus.READY)
     except Superseded:
         logger.info("document %s was deleted or taken over while attempt %s ran", document_id, reporter.attempt)
@@ -156,6 +165,9 @@ def _fail(reporter: Reporter, exc: PipelineError) -> Outcome:
     )  # fmt: skip
     if not moved:
         return Outcome(None)
+    outcome = {DocumentStatus.QUEUED: metrics.RETRIED, DocumentStatus.FAILED: metrics.FAILED}
+    metrics.DOCUMENTS_PROCESSED.labels(outcome=outcome.get(status, metrics.QUARANTINED)).inc()
+    logger.warning("document %s after attempt %s: %s", status, attempts, exc.code)  # the code: no text in logs
     if status == DocumentStatus.QUEUED:
         return Outcome(status, retry_after_ms=min(60_000, 2_000 * attempts))
     return Outcome(status)
@@ -177,6 +189,7 @@ def find_stale() -> Sweep:
         states.SILENT_WORKERS, max_attempts=settings.DOCUMENT_MAX_ATTEMPTS
     )
     sweep.to_send += [str(doc.pk) for doc in retried]
+    metrics.DOCUMENTS_PROCESSED.labels(outcome=metrics.QUARANTINED).inc(sweep.counts["quarantined"])
     sweep.counts["requeued"] = len(retried)
     lost_cutoff = timezone.now() - timedelta(seconds=10 * settings.DOCUMENT_STALE_AFTER)
     for pk in Document.objects.filter(status=DocumentStatus.QUEUED, updated_at__lt=lost_cutoff).values_list(
@@ -205,6 +218,7 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
     started = time.perf_counter()
     elements = load_elements(document, attempt=reporter.attempt)
     timings["parse_s"] = time.perf_counter() - started
+    metrics.DOCUMENT_STAGE_SECONDS.labels(stage="parse").observe(timings["parse_s"])
 
     reporter.stage(DocumentStatus.CHUNKING)
     started = time.perf_counter()
@@ -215,6 +229,7 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
     if not chunks:
         raise PipelineError("no_text", "No extractable text: the document produced no chunks.")
     timings["chunk_s"] = time.perf_counter() - started
+    metrics.DOCUMENT_STAGE_SECONDS.labels(stage="chunk").observe(timings["chunk_s"])
 
     reporter.stage(DocumentStatus.EMBEDDING)
     started = time.perf_counter()
@@ -229,6 +244,7 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
         on_progress=reporter.fraction,
     )
     timings["embed_s"] = time.perf_counter() - started
+    metrics.DOCUMENT_STAGE_SECONDS.labels(stage="embed").observe(timings["embed_s"])
 
     reporter.stage(DocumentStatus.INDEXING)
     started = time.perf_counter()
@@ -246,6 +262,7 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
             vectors=vectors,
         )
         timings["store_s"] = time.perf_counter() - started
+        metrics.DOCUMENT_STAGE_SECONDS.labels(stage="store").observe(timings["store_s"])
         ready = states.move(
             document.pk,
             DocumentStatus.READY,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from django.db import connection, transaction
 from psycopg import sql as psycopg_sql
 
 from kb.pipeline.types import ChunkData, PipelineError
+from privexbot.metrics.definitions import EMBEDDING_SECONDS, EMBEDDINGS
 
 VECTOR_COLUMNS = {384: "embedding", 768: "embedding_768"}
 
@@ -91,13 +93,17 @@ def embed_with_cache(
     unique = list(dict.fromkeys(hashes))
     by_hash = cached_vectors(model, unique)
     stats = EmbedStats(total=len(texts), unique=len(unique), cache_hits=len(by_hash))
+    EMBEDDINGS.labels(source="cache").inc(stats.cache_hits)
     first_text = dict(zip(hashes, texts, strict=True))
     # Similar lengths side by side: each encoded batch is padded to its longest text, so sorting by
     # length first wastes far less compute than batching in document order.
     missing = sorted((h for h in unique if h not in by_hash), key=lambda h: len(first_text[h]))
     for start in range(0, len(missing), batch_size):
         batch = missing[start : start + batch_size]
+        started = time.perf_counter()
         vectors = np.asarray(encode([first_text[h] for h in batch]), dtype=np.float32)
+        EMBEDDING_SECONDS.observe(time.perf_counter() - started)
+        EMBEDDINGS.labels(source="computed").inc(len(batch))
         cache_store(model, list(zip(batch, vectors, strict=True)))
         by_hash.update(zip(batch, vectors, strict=True))
         stats.computed += len(batch)

@@ -25,7 +25,23 @@ tests/bench/bench_search.py):
     SEARCH_TERM_STATS_SECONDS      600    how long a process keeps the term statistics it read
 """
 
-from kb.search.selector import chunk_search
+import functools
+import time
+
+from kb.search import selector
 from kb.search.types import MODES, SearchError, SearchResult
+from privexbot.metrics.definitions import observe_search
+
+
+@functools.wraps(selector.chunk_search)
+def chunk_search(*, mode: str = "hybrid", timings: dict[str, float] | None = None, **kwargs) -> list[SearchResult]:
+    # Every door searches through here, so this is where latency per mode and the count are measured, with the
+    # seconds of each step (query embedding, each leg, hydrate) the selector reports in `timings`.
+    steps = timings if timings is not None else {}
+    started = time.perf_counter()
+    results = selector.chunk_search(mode=mode, timings=steps, **kwargs)
+    observe_search(mode, time.perf_counter() - started, steps)
+    return results
+
 
 __all__ = ["MODES", "SearchError", "SearchResult", "chunk_search"]

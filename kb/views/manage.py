@@ -15,6 +15,7 @@ from kb.forms import KBDeleteForm, KBSettingsForm
 from kb.models import Chunk
 from kb.views.common import get_kb
 from privexbot.audit import audit_record
+from privexbot.metrics.definitions import DATA_EXPORTS
 from tenants.models import Perm
 
 
@@ -68,6 +69,7 @@ def kb_export(request, kb_id):
     kb, _ = get_kb(request, kb_id)
     audit_record(event_type="document", action="export", user=request.user, request=request,
                  workspace=kb.workspace, resource=kb)  # fmt: skip
+    DATA_EXPORTS.labels(door="web").inc()
     response = StreamingHttpResponse(_export_lines(kb), content_type="application/json")
     filename = f"{slugify(kb.name) or 'knowledge-base'}-export.json"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

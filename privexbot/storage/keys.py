@@ -9,7 +9,7 @@ import hashlib
 from django.core.exceptions import ImproperlyConfigured
 
 
-def _decode_key(text: str) -> bytes:
+def _decode_key(text: str, setting: str) -> bytes:
     text = text.strip()
     if len(text) == 64:
         try:
@@ -24,15 +24,17 @@ def _decode_key(text: str) -> bytes:
         pass
     if len(text.encode()) == 32:
         return text.encode()
-    raise ImproperlyConfigured("key entries must be 32 bytes: base64 (44 chars), hex (64 chars) or 32 raw characters")
+    raise ImproperlyConfigured(
+        f"{setting} entries must be 32 bytes: base64 (44 chars), hex (64 chars) or 32 raw characters"
+    )
 
 
 def key_id(key: bytes) -> bytes:
     return hashlib.sha256(b"privexbot-key-id" + key).digest()[:8]
 
 
-def parse_keyring(value: str | None) -> list[bytes]:
-    """ "new,old,…" -> keys; the first one encrypts, every one decrypts."""
+def parse_keyring(value: str | None, setting: str = "ENCRYPTION_KEY") -> list[bytes]:
+    """Keys written "new,old,…": the first one encrypts, every one decrypts. `setting` names it in errors."""
     if not value:
         return []
-    return [_decode_key(part) for part in value.split(",") if part.strip()]
+    return [_decode_key(part, setting) for part in value.split(",") if part.strip()]

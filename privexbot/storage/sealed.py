@@ -122,3 +122,62 @@ def with_last(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bool]]:
         yield current, False
         current = following
     yield current, True
+
+
+class SealedWriter:
+    """A write-only file that seals what is written to it into `out` — for producers that push bytes (tarfile,
+    a child's pipe) rather than hand over segments. The same bytes on disk as `seal(out, iter_segments(...))`:
+    a full segment is sealed only once more data follows it, so the last one is known when it is written."""
+
+    def __init__(self, out: Writable, master: bytes):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        data_key = AESGCM.generate_key(bit_length=256)
+        kid = key_id(master)
+        wrap_nonce = os.urandom(12)
+        wrapped = AESGCM(master).encrypt(wrap_nonce, data_key, MAGIC + kid)
+        self._prefix = os.urandom(8)
+        self._header = HEADER.pack(MAGIC, kid, wrap_nonce, wrapped, self._prefix)
+        self._aead = AESGCM(data_key)
+        self._out = out
+        self._out.write(self._header)
+        self._buffer = bytearray()
+        self._index = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        while len(self._buffer) > SEGMENT:
+            self._emit(bytes(self._buffer[:SEGMENT]), last=False)
+            del self._buffer[:SEGMENT]
+        return len(data)
+
+    def _emit(self, segment: bytes, *, last: bool) -> None:
+        nonce = self._prefix + struct.pack(">I", self._index)
+        self._out.write(self._aead.encrypt(nonce, segment, _aad(self._header, self._index, last)))
+        self._index += 1
+
+    def close(self) -> None:
+        if not self.closed:
+            self._emit(bytes(self._buffer), last=True)
+            self._buffer.clear()
+            self.closed = True
+
+
+class UnsealedReader:
+    """A read-only file over the plaintext of a sealed stream (for tarfile or a child's stdin)."""
+
+    def __init__(self, fh: BinaryIO, keys: dict[bytes, bytes]):
+        self._segments = unseal(fh, fh.read(HEADER.size), keys)
+        self._buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            segment = next(self._segments, None)
+            if segment is None:
+                break
+            self._buffer += segment
+        if size < 0:
+            size = len(self._buffer)
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out

@@ -1,7 +1,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tests.drafts.conftest import corpus, docs_site  # noqa: F401  (shared fixtures)
+from tests.drafts.conftest import corpus  # noqa: F401  (shared fixture; docs_site is in tests/conftest.py)
 
 TEXT = "Our refund policy: refunds are issued within 14 days of receiving the returned item. " * 30
 

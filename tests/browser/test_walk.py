@@ -8,7 +8,9 @@ import pytest
 from playwright.sync_api import expect
 
 from kb.models import KnowledgeBase
+from tests.browser import wizard
 from tests.browser.conftest import CORPUS, login, screenshot
+from tests.browser.wizard import total_chunks
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -19,41 +21,32 @@ PASTED = (
 )
 
 
-def total_chunks(page) -> int:
-    return int(page.locator("#preview-stats").get_attribute("data-total-chunks"))
-
-
 def test_the_whole_walk(page, worker_process, owner, workspace):
     worker_process()
     login(page, "owner", PASSWORD)
     expect(page.get_by_role("heading", name=re.compile("Support"))).to_be_visible()
 
     # 1 basics
-    page.get_by_role("link", name="Create knowledge base").click()
-    page.get_by_label("Name").fill("Exam handbook")
-    page.get_by_label("Description").fill("How to set exam papers with the exam-n class, and office hours.")
+    wizard.fill_basics(
+        page, name="Exam handbook", description="How to set exam papers with the exam-n class, and office hours."
+    )
     screenshot(page, "wizard-1-basics")
-    page.get_by_role("button", name="Create draft and add sources").click()
+    wizard.submit_basics(page)
 
     # 2 sources: a PDF and pasted text; the list polls until the PDF is read
-    page.wait_for_url("**/sources/")
-    page.locator("#id_files").set_input_files(str(CORPUS / "pdf" / "exam-n.pdf"))
-    page.get_by_role("button", name="Upload", exact=True).click()
-    expect(page.locator("#file-form")).to_contain_text("exam-n.pdf")
+    wizard.upload_file(page, CORPUS / "pdf" / "exam-n.pdf")
     expect(page.locator("#file-form")).to_contain_text("being read now")
     page.get_by_label("Title").fill("Exams office")
     page.get_by_label("Text").fill(PASTED)
     page.get_by_role("button", name="Add text").click()
     expect(page.locator("#text-form")).to_contain_text("Added “Exams office”")
-    sources = page.locator("#source-list li.source")
-    expect(sources).to_have_count(2)
-    expect(page.locator('#source-list li.source[data-status="completed"]')).to_have_count(2, timeout=90_000)
+    wizard.wait_sources_completed(page, 2)
     expect(page.locator("#source-list")).to_contain_text("17 pages")
     page.locator("#source-list summary", has_text="Content preview").first.click()
     screenshot(page, "wizard-2-sources")
 
     # 3 chunking: a smaller chunk size re-renders the preview (debounced POST, nothing saved)
-    page.get_by_role("link", name="Continue to chunking").click()
+    wizard.open_chunking(page)
     before = total_chunks(page)
     assert before > 1
     page.get_by_label("Chunk size (characters)").fill("300")
@@ -67,28 +60,23 @@ def test_the_whole_walk(page, worker_process, owner, workspace):
     page.get_by_label("Chunk size (characters)").fill("500")
     page.get_by_label("Overlap (characters)").fill("50")
     page.wait_for_function("n => Number(document.querySelector('#preview-stats').dataset.totalChunks) < n", arg=after)
-    page.get_by_role("button", name="Save and continue").click()
+    wizard.save_chunking(page)
 
     # 4 embedding and search settings with the estimate
-    page.wait_for_url("**/embedding/")
     expect(page.locator("body")).to_contain_text("processing on one worker")
     screenshot(page, "wizard-4-embedding")
-    page.get_by_role("button", name="Save and continue").click()
+    wizard.save_embedding(page)
 
     # 5 review, then finalize
-    page.wait_for_url("**/review/")
     expect(page.locator("#report")).to_contain_text("2 / 2")
     screenshot(page, "wizard-5-review")
-    page.get_by_role("button", name="Finalize and build").click()
+    wizard.finalize(page)
 
     # KB page: the documents become ready by polling, without a reload
-    page.wait_for_url("**/kb/*/")
     kb = KnowledgeBase.objects.get(name="Exam handbook")
     assert kb.chunking_config["chunk_size"] == 500
     page.evaluate("window.__sameDocument = true")
-    expect(page.locator("#documents tr[data-status]")).to_have_count(2)
-    expect(page.locator('#documents tr[data-status="ready"]')).to_have_count(2, timeout=150_000)
-    expect(page.locator("#kb-status")).to_have_text("ready")
+    wizard.wait_documents_ready(page, 2)
     expect(page.locator("#documents")).to_have_attribute("data-polling", "false")
     assert page.evaluate("window.__sameDocument") is True  # updated in place, never reloaded
 
@@ -99,10 +87,7 @@ def test_the_whole_walk(page, worker_process, owner, workspace):
     expect(first).to_contain_text("Exams office", timeout=60_000)
     expect(first).to_contain_text("within three days")
     expect(first.locator("mark").first).to_be_visible()
-    page.get_by_label("Query").fill("author command")
-    page.get_by_role("button", name="Search", exact=True).click()
-    results = page.locator("#search-results")
-    expect(results).to_contain_text("for “author command”")
+    results = wizard.search(page, "author command")
     expect(results).to_contain_text("The \\author command is a convenience")
     expect(results).to_contain_text("exam-n.pdf")
     expect(results).to_contain_text("keyword #1")

@@ -75,7 +75,7 @@ def test_child_environment_passes_the_basics_and_explicit_values_but_no_secret(m
 
 def test_parse_child_and_pg_tools_get_no_secret(monkeypatch, db):
     from kb.pipeline.parse import _child_env
-    from privexbot.management.commands.backup import libpq_env
+    from privexbot.backups.postgres import libpq_env
 
     monkeypatch.setenv("SECRET_KEY", "do-not-leak")
     monkeypatch.setenv("ENCRYPTION_KEY", "do-not-leak")

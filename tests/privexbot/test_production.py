@@ -1,10 +1,10 @@
 """The production path: production settings (DEBUG off, secrets from the environment) pass `check --deploy`, and
-under gunicorn every page's CSS and JavaScript (htmx included) is served by WhiteNoise, hashed and long-cached."""
+under gunicorn, started by deploy/start-web.sh as every deployment starts it, every page's CSS and JavaScript
+(htmx included) is served by WhiteNoise, hashed and long-cached."""
 
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests import production_mode as prod
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.slow
 def production_env(tmp_path, **extra) -> dict:
     """What a deployment behind a TLS-terminating proxy sets (deploy/.env.example, production section)."""
     return {
-        "PATH": os.environ["PATH"],
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",  # start-web.sh runs `python`
         "HOME": os.environ.get("HOME", str(tmp_path)),
         "DJANGO_SETTINGS_MODULE": "privexbot.settings",
         "DEBUG": "false",
@@ -53,12 +55,6 @@ def test_check_deploy_names_what_a_bare_production_env_misses(tmp_path):
     assert result.returncode != 0 and "security.W008" in result.stdout + result.stderr  # the check can fail
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url: str):
     request = urllib.request.Request(url, headers={"X-Forwarded-Proto": "https", "Host": "kb.example.org"})
     try:
@@ -69,24 +65,20 @@ def _get(url: str):
 
 
 def test_gunicorn_serves_every_asset_of_a_page_hashed_and_long_cached(tmp_path):
-    env = production_env(tmp_path)
-    collected = manage(env, "collectstatic", "--noinput")
-    assert collected.returncode == 0, collected.stderr
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "privexbot.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    port = prod.free_port()
+    # The suite's database is migrated already; the script still collects the static files into STATIC_ROOT.
+    env = production_env(tmp_path, BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1", RUN_MIGRATIONS="false")
+    log = tmp_path / "web.log"
+    server = prod.start(prod.WEB_COMMAND, env=env, log=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # collectstatic first
         while True:
             try:
                 status, _, page = _get(f"{base}/login/")
                 break
             except (ConnectionError, urllib.error.URLError):
-                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read().decode()
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
                 time.sleep(0.3)
         assert status == 200
         assets = re.findall(rb'(?:href|src)="(/static/[^"]+)"', page)
@@ -108,5 +100,4 @@ def test_gunicorn_serves_every_asset_of_a_page_hashed_and_long_cached(tmp_path):
             urllib.request.build_opener(NoRedirect).open(plain_http, timeout=10)
         assert redirect.value.code == 301 and redirect.value.headers["Location"].startswith("https://")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        prod.stop(server)

@@ -1,0 +1,86 @@
+"""Every application metric in one place (docs/metrics.md documents each: name, type, labels, meaning).
+
+Observing is cheap on purpose: an increment or an observe writes a float into this process's mmaped file in
+settings.METRICS_DIR, nothing more (no query, no network). Label values come from small fixed sets, never from
+user input, so the number of series stays bounded.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+# A document stage takes from milliseconds (a cached parse) to an hour (a 1000-page PDF on CPU).
+_STAGE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+# One embedding batch (EMBEDDING_BATCH_SIZE * 8 texts) on CPU: tens of milliseconds to a few minutes.
+_EMBED_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+# A search answers in milliseconds; a cold query-embedding model load can take seconds.
+_SEARCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10)
+
+# ---------------------------------------------------------------- performance
+DOCUMENT_STAGE_SECONDS = Histogram(
+    "privexbot_document_stage_seconds",
+    "Time one pipeline stage took for one document (parse, chunk, embed, store).",
+    ["stage"],
+    buckets=_STAGE_BUCKETS,
+)
+EMBEDDING_SECONDS = Histogram(
+    "privexbot_embedding_seconds",
+    "Time to compute the embeddings of one batch of document chunks (cache misses only).",
+    buckets=_EMBED_BUCKETS,
+)
+EMBEDDINGS = Counter(
+    "privexbot_embeddings",
+    "Distinct chunk texts embedded for documents, by where the vector came from (computed or the cache).",
+    ["source"],
+)
+SEARCH_SECONDS = Histogram(
+    "privexbot_search_seconds",
+    "Latency of one chunk_search call (every door: API, retrieval panel, manage.py search), by mode.",
+    ["mode"],
+    buckets=_SEARCH_BUCKETS,
+)
+SEARCH_STEP_SECONDS = Histogram(
+    "privexbot_search_step_seconds",
+    "Time of one step inside a search: embed (query vector), vector, keyword (the legs), hydrate.",
+    ["step"],
+    buckets=_SEARCH_BUCKETS,
+)
+
+# ---------------------------------------------------------------- business
+DOCUMENTS_PROCESSED = Counter(
+    "privexbot_documents_processed",
+    "Documents whose processing run ended, by outcome: ready, failed, quarantined, or retried (queued again).",
+    ["outcome"],
+)
+KNOWLEDGE_BASES_CREATED = Counter("privexbot_knowledge_bases_created", "Knowledge bases created (committed).")
+SEARCHES = Counter("privexbot_searches", "Search queries answered, by mode.", ["mode"])
+
+# ---------------------------------------------------------------- security
+AUTH_FAILURES = Counter(
+    "privexbot_auth_failures",
+    "Failed authentication attempts, by channel: login (the login form and admin) or api_token (Bearer).",
+    ["channel"],
+)
+UNAUTHORIZED_ACCESS = Counter(
+    "privexbot_unauthorized_access",
+    "Refusals of the access funnel, by resource (knowledge_base, draft, workspace) and outcome: "
+    "403 (visible but not allowed) or 404 (not visible: another tenant's or a guessed id).",
+    ["resource", "outcome"],
+)
+DATA_EXPORTS = Counter("privexbot_data_exports", "Data export events (a knowledge base exported), by door.", ["door"])
+ADMIN_ACTIONS = Counter(
+    "privexbot_admin_actions",
+    "Django admin actions recorded in the admin log, by action: add, change, delete.",
+    ["action"],
+)
+
+# Documents processed by outcome, for the state-machine ends of kb.pipeline.runner.
+READY, FAILED, QUARANTINED, RETRIED = "ready", "failed", "quarantined", "retried"
+
+
+def observe_search(mode: str, seconds: float, steps: dict[str, float]) -> None:
+    """One answered search: its latency, its count and the time of each step it ran."""
+    SEARCH_SECONDS.labels(mode=mode).observe(seconds)
+    SEARCHES.labels(mode=mode).inc()
+    for step, took in steps.items():
+        SEARCH_STEP_SECONDS.labels(step=step).observe(took)
