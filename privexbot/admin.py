@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from privexbot.models import AuditEvent
+from privexbot.admin_base import ViewOnly
+from privexbot.models import AuditEvent, StoredBlob, StoredBlobPart
 
 
 @admin.register(AuditEvent)
@@ -34,3 +35,30 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class StoredBlobAdmin(ViewOnly, admin.ModelAdmin):
+    """Stored files of STORAGE_BACKEND=database: names and sizes only (the bytes are ciphertext). They are written
+    and deleted by the services that own their documents and drafts, never here."""
+
+    list_display = ("name", "size", "parts", "created_at")
+    search_fields = ("=name",)
+    date_hierarchy = "created_at"
+    fields = list_display
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class StoredBlobPartAdmin(ViewOnly, admin.ModelAdmin):
+    """Registered for completeness; lists which parts exist, never their bytes."""
+
+    list_display = ("blob", "index")
+    fields = ("blob", "index")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+admin.site.register(StoredBlob, StoredBlobAdmin)
+admin.site.register(StoredBlobPart, StoredBlobPartAdmin)

@@ -376,7 +376,7 @@ DOCUMENT_MAX_ATTEMPTS = env_int("DOCUMENT_MAX_ATTEMPTS", 3, minimum=1)
 DOCUMENT_STALE_AFTER = env_int("DOCUMENT_STALE_AFTER", 120, minimum=2)
 DRAFT_TTL_DAYS = env_float("DRAFT_TTL_DAYS", 7, minimum=0.01)
 
-# ---------------------------------------------------------------- metrics (privexbot/metrics/, docs/metrics.md)
+# ---------------------------------------------------------------- metrics (privexbot/metrics/, README.md "Metrics")
 # Who may read /metrics (and `manage.py serve_metrics`): a bearer token and/or client addresses. With neither,
 # nobody: metrics are never public. METRICS_TOKEN_FILE works too (a secret).
 METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""

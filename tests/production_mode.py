@@ -25,7 +25,9 @@ WORKER_COMMAND = ["deploy/start-worker.sh"]
 WEB_HEALTHCHECK = ["python", "deploy/healthcheck-web.py"]
 WORKER_HEALTHCHECK = ["python", "manage.py", "worker_health"]
 # Read by the start scripts (and gunicorn: WEB_CONCURRENCY), not by settings.py.
-START_VARIABLES = {"BIND", "WEB_CONCURRENCY", "RUN_MIGRATIONS", "WORKER_PROCESSES", "WORKER_THREADS"}
+START_VARIABLES = {
+    "BIND", "WEB_CONCURRENCY", "RUN_MIGRATIONS", "WORKER_PROCESSES", "WORKER_THREADS", "WORKER_METRICS_BIND"
+}  # fmt: skip
 # What a production deployment must provide (settings.py refuses to start without the secrets with DEBUG off;
 # without the URLs it would quietly start embedded servers inside each container).
 REQUIRED_VARIABLES = [

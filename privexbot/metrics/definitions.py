@@ -1,4 +1,4 @@
-"""Every application metric in one place (docs/metrics.md documents each: name, type, labels, meaning).
+"""Every application metric in one place (README.md "Metrics" documents each: name, type, labels, meaning).
 
 Observing is cheap on purpose: an increment or an observe writes a float into this process's mmaped file in
 settings.METRICS_DIR, nothing more (no query, no network). Label values come from small fixed sets, never from

@@ -26,8 +26,8 @@ def exposition() -> bytes:
 
 
 class Refused(Exception):
-    def __init__(self, status: int):
-        self.status = status
+    def __init__(self, http_status: int):
+        self.http_status = http_status
 
 
 def check(*, remote_addr: str, authorization: str) -> None:
@@ -45,7 +45,7 @@ def metrics(request):
     try:
         check(remote_addr=request.META.get("REMOTE_ADDR", ""), authorization=request.headers.get("Authorization", ""))
     except Refused as refused:
-        if refused.status == 404:
+        if refused.http_status == 404:
             raise Http404("not found") from None
         return HttpResponse("Forbidden\n", status=403, content_type="text/plain")
     return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)

@@ -44,7 +44,13 @@ def stack(tmp_path_factory):
             CSRF_TRUSTED_ORIGINS=base_url,
         )
         # The worker shares only what machines in a deployment share: the secrets and the servers' URLs.
-        worker_env = {**web_env, "PRIVEXBOT_VAR_DIR": str(tmp / "worker-var"), "WORKER_PROCESSES": "1"}
+        worker_metrics = f"127.0.0.1:{prod.free_port()}"
+        worker_env = {
+            **web_env,
+            "PRIVEXBOT_VAR_DIR": str(tmp / "worker-var"),  # and so its own METRICS_DIR: another machine
+            "WORKER_PROCESSES": "1",
+            "WORKER_METRICS_BIND": worker_metrics,
+        }
         worker_cwd = tmp / "worker-cwd"
         worker_cwd.mkdir()
         web_log, worker_log = tmp / "web.log", tmp / "worker.log"
@@ -79,6 +85,7 @@ def stack(tmp_path_factory):
                 "base_url": base_url,
                 "password": password_file.read_text().strip(),
                 "metrics_token": web_env["METRICS_TOKEN"],
+                "worker_metrics_url": f"http://{worker_metrics}/metrics",
                 "logs": [web_log, worker_log],
             }
         finally:
@@ -205,3 +212,26 @@ def test_the_server_answers_as_deployed(stack, prod_page):
     assert metrics.status == 200 and "# TYPE" in metrics.text()
     stranger = prod_page.request.get("/metrics", headers={"X-Forwarded-Proto": "https"})
     assert stranger.status in {401, 403, 404}
+    # After the walk: the web counted its search; the worker machine, scraped on its own, its jobs.
+    web_figures = _figures(metrics.text())
+    searches = sum(v for (name, _), v in web_figures.items() if name == "privexbot_searches_total")
+    assert searches >= 1, "the walk's search is not counted on the web machine"
+    worker = prod_page.request.get(
+        stack["worker_metrics_url"], headers={"Authorization": f"Bearer {stack['metrics_token']}"}
+    )
+    assert worker.status == 200
+    worker_figures = _figures(worker.text())
+    assert sum(v for (name, _), v in worker_figures.items() if name == "dramatiq_messages_total") >= 2
+    assert worker_figures.get(("privexbot_documents_processed_total", (("outcome", "ready"),)), 0) >= 1
+    assert prod_page.request.get(stack["worker_metrics_url"]).status in {403, 404}
+
+
+def _figures(text: str) -> dict:
+    """(sample name, sorted labels) -> value, from a Prometheus exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }

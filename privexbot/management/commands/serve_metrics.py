@@ -35,7 +35,7 @@ class MetricsHandler(BaseHTTPRequestHandler):
         try:
             check(remote_addr=self.client_address[0], authorization=self.headers.get("Authorization", ""))
         except Refused as refused:
-            return self._answer(refused.status, b"Forbidden\n" if refused.status == 403 else b"Not Found\n",
+            return self._answer(refused.http_status, b"Forbidden\n" if refused.http_status == 403 else b"Not Found\n",
                                 "text/plain")  # fmt: skip
         try:
             body = exposition()
