@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.text import slugify
 
@@ -33,6 +34,8 @@ class Organization(models.Model):
     name = models.CharField(max_length=255)
     slug = models.SlugField(max_length=80, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Every member of the organization must have a second factor before reaching the app or the admin.
+    mfa_required = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]
@@ -82,6 +85,23 @@ class Membership(models.Model):
         return ROLE_PERMISSIONS[self.role]
 
 
+class Scope(models.TextChoices):
+    """What an API token may do, on top of what its user's roles allow (a token never exceeds its user).
+    Each scope includes the ones before it: search < read < write < admin."""
+
+    SEARCH = "search", "Search only"
+    READ = "read", "Read"
+    WRITE = "write", "Read and write"
+    ADMIN = "admin", "Everything, members and workspaces included"
+
+
+SCOPE_ORDER = [Scope.SEARCH, Scope.READ, Scope.WRITE, Scope.ADMIN]
+
+
+def _default_scopes() -> list[str]:
+    return [Scope.READ]
+
+
 class ApiToken(models.Model):
     """A bearer token for the API. Only a SHA-256 hash is stored; the token is shown once at creation."""
 
@@ -94,9 +114,49 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    scopes = ArrayField(models.CharField(max_length=16, choices=Scope.choices), default=_default_scopes)
+    # Empty: every KB the user may reach. Otherwise only these (ids, not foreign keys: tenants sits below kb).
+    kb_ids = ArrayField(models.UUIDField(), default=list, blank=True)
+    # The token that created this one through the API (None: made in the browser, the admin or a command).
+    created_by_token = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self):
         return f"{self.prefix}… ({self.user})"
+
+
+class Invitation(models.Model):
+    """An invitation to join a workspace with a role: a single-use link (only its hash is stored) that expires."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.email} → {self.workspace} ({self.role})"
+
+
+class UserSecurity(models.Model):
+    """Per-user security state that Django's User does not hold. `sessions_valid_after`: sessions that began
+    before it are ended ("sign out everywhere", a password change, an owner's MFA reset)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="security")
+    sessions_valid_after = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"security of {self.user}"
