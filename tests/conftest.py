@@ -88,7 +88,6 @@ def client_for(client):
 def worker_process(transactional_db):
     """Start real `manage.py rundramatiq` processes on the test database; all are stopped at teardown."""
     import os
-    import signal
     import subprocess
     import sys
     from pathlib import Path
@@ -116,14 +115,10 @@ def worker_process(transactional_db):
         return proc
 
     yield start
+    from tests.production_mode import stop
+
     for proc in started:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(proc)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from kb.search import chunk_search
 from kb.services import document_create_from_file
 from privexbot.models import StoredBlob, StoredBlobPart
 from privexbot.storage import get_storage, reset_storage
+from tests.production_mode import stop
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,12 +81,7 @@ def other_machine_worker(transactional_db, shared_storage, tmp_path):
     )  # fmt: skip
     machine.process = proc
     yield machine
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    stop(proc)
 
 
 class Machine(type(Path())):
