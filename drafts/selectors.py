@@ -15,10 +15,14 @@ from privexbot.logs import bind
 from privexbot.metrics.definitions import UNAUTHORIZED_ACCESS
 from tenants.models import ROLE_PERMISSIONS, Perm
 from tenants.selectors import parse_uuid, workspaces_for_user
+from tenants.tokens import kb_limit_of
 
 
 def drafts_for_user(*, user) -> QuerySet[KBDraft]:
-    return KBDraft.objects.filter(workspace__in=workspaces_for_user(user=user, perm=Perm.KB_CREATE).values("pk"))
+    drafts = KBDraft.objects.filter(workspace__in=workspaces_for_user(user=user, perm=Perm.KB_CREATE).values("pk"))
+    if (limit := kb_limit_of(user)) is not None:  # a KB-limited API key: only drafts adding to one of its KBs
+        drafts = drafts.filter(target_kb_id__in=limit)
+    return drafts
 
 
 def draft_get_for_user(*, user, draft_id) -> KBDraft:

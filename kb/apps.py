@@ -4,3 +4,15 @@ from django.apps import AppConfig
 class KbConfig(AppConfig):
     name = "kb"
     verbose_name = "Knowledge bases"
+
+    def ready(self):
+        # A member removed from a workspace loses their grants on its KBs (tenants cannot import kb: a signal).
+        from kb.sharing import on_member_removed
+        from tenants.signals import member_removed
+
+        member_removed.connect(on_member_removed, dispatch_uid="kb.sharing.on_member_removed")
+        # API keys limited to some KBs are checked against the KBs their user may read (tenants.tokens).
+        from kb.selectors import kb_choices_for_user
+        from tenants.tokens import register_kb_reader
+
+        register_kb_reader(kb_choices_for_user)

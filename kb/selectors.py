@@ -11,6 +11,7 @@ from privexbot.logs import bind
 from privexbot.metrics.definitions import UNAUTHORIZED_ACCESS
 from tenants.models import Perm
 from tenants.selectors import parse_uuid, workspaces_for_user
+from tenants.tokens import kb_limit_of
 
 
 def _guardian_codename(perm: str) -> str:
@@ -18,7 +19,8 @@ def _guardian_codename(perm: str) -> str:
 
 
 def kb_queryset_for_user(*, user, perm: str = Perm.KB_READ) -> QuerySet[KnowledgeBase]:
-    """KBs in workspaces whose role grants `perm`, plus KBs shared with the user object by object."""
+    """KBs in workspaces whose role grants `perm`, plus KBs shared with the user object by object; for a request
+    made with a KB-limited API key, only those of its KBs."""
     if not getattr(user, "is_authenticated", False):
         return KnowledgeBase.objects.none()
     from guardian.shortcuts import get_objects_for_user
@@ -27,9 +29,16 @@ def kb_queryset_for_user(*, user, perm: str = Perm.KB_READ) -> QuerySet[Knowledg
     shared = get_objects_for_user(
         user, _guardian_codename(perm), klass=KnowledgeBase, with_superuser=False, accept_global_perms=False
     ).values("pk")
-    return KnowledgeBase.objects.filter(Q(workspace__in=by_role) | Q(pk__in=shared)).select_related(
-        "workspace__organization"
-    )
+    readable = KnowledgeBase.objects.filter(Q(workspace__in=by_role) | Q(pk__in=shared))
+    if (limit := kb_limit_of(user)) is not None:  # an API key limited to some KBs: the others do not exist
+        readable = readable.filter(pk__in=limit)
+    return readable.select_related("workspace__organization")
+
+
+def kb_choices_for_user(user) -> list[tuple]:
+    """(id, "workspace / name") of the KBs the user may read: what an API key may be limited to."""
+    rows = kb_queryset_for_user(user=user).order_by("workspace__name", "name")
+    return [(kb.pk, f"{kb.workspace.name} / {kb.name}") for kb in rows]
 
 
 def kb_get_for_user(*, user, kb_id, perm: str = Perm.KB_READ) -> KnowledgeBase:

@@ -4,8 +4,8 @@ The "kb" namespace is kb's own routes plus the pages that combine kb with drafts
 sources through a draft), so their paths and names stay /kb/<id>/... and kb:...
 """
 
+from allauth.account import views as account_views
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from drafts.views import add_sources
@@ -23,10 +23,16 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("health", health, name="health"),
     path("metrics", metrics, name="metrics"),  # Prometheus; token/allowlist only (privexbot/metrics/access.py)
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # allauth's login and logout (POST) under the names and paths the app always had; the rest of allauth
+    # (password reset and change, MFA, re-authentication) under /accounts/. tenants/identity/ explains.
+    path("login/", account_views.login, name="login"),
+    path("logout/", account_views.logout, name="logout"),
+    path("accounts/", include("allauth.urls")),
+    path("profile/api-keys/", include("tenants.urls_tokens")),  # before profile/: its own page (api_keys:list)
+    path("profile/", include("tenants.identity.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("pages.api_urls")),
     path("drafts/", include("drafts.urls")),
     path("kb/", include((kb_pages + kb_urlpatterns, "kb"))),
+    path("", include("tenants.urls_members")),  # /workspaces/..., /invitations/<token>/
 ]

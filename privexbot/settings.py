@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -75,6 +76,12 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "guardian",
+    # Identity (tenants/identity/): allauth's login, password reset/change and MFA (TOTP + recovery codes);
+    # axes' per-account lockout. Well-kept, made for Django, and together they cover issue 13's identity list.
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "axes",
     "django_dramatiq",
     "django_prometheus",
     "privexbot",
@@ -96,11 +103,19 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # Idle/absolute timeout and "sign out everywhere" first, then the MFA requirement (a session that is ended
+    # is never asked to enrol).
+    "tenants.identity.middleware.SessionPolicyMiddleware",
+    "tenants.identity.middleware.MfaRequiredMiddleware",
     "privexbot.metrics.middleware.ActiveUsersMiddleware",  # concurrent users (reads only an already-known user)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as axes asks: it turns a locked-out login into the lockout page (inside Prometheus' After
+    # middleware, so the request metrics count the 429 it answers).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "pages.urls"
@@ -196,23 +211,88 @@ WORKER_HEARTBEAT_TTL = env_int("WORKER_HEARTBEAT_TTL", 45, minimum=2)
 
 # ---------------------------------------------------------------- auth
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account before any password is checked (tenants/identity/backends.py).
+    "tenants.identity.backends.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 12, minimum=8, maximum=128)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# django-allauth (tenants/identity/): login by username, no open sign-up (accounts come from invitations and
+# `manage.py bootstrap`), password reset by email, MFA with TOTP and recovery codes.
+ACCOUNT_ADAPTER = "tenants.identity.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"login": "tenants.identity.forms.LoginForm"}
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"  # addresses come from an invitation an owner sent, or from an administrator
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_SESSION_REMEMBER = True  # the cookie lives SESSION_COOKIE_AGE; the middleware enforces both timeouts
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False  # this session goes on; the others end (the session hash changes)
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False  # a link by email (single use, signed with SECRET_KEY)
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[PrivexBot KB] "
+ACCOUNT_PRESERVE_USERNAME_CASING = True  # existing accounts keep their usernames as created
+
+# django-axes: AXES_FAILURE_LIMIT failed logins of one account (from any address) lock it for
+# AXES_COOLOFF_TIME minutes; the right password is refused until then (tenants/identity/lockout.py answers
+# with the time to retry). An administrator unlocks earlier: the admin's "Access attempts" or
+# `manage.py axes_reset_username <name>`.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_TIME", 15, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes warns that without "ip_address" an attacker can rotate user agents: the per-address limit is allauth's
+# (ACCOUNT_RATE_LIMITS below), which one lockout threshold for both could not express (an office behind one NAT).
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+# Attempts made while locked do not push the cool-down further (the retry time shown stays true).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "tenants.identity.lockout.lockout_response"
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)  # as the audit log: forwarded headers are client-controlled
+AXES_VERBOSE = False
+
+# Per IP: failed logins over many accounts from one address are throttled by allauth (Django's cache, i.e.
+# Redis, shared by every web process); per account: axes above. The per-key part stays above axes' limit, so
+# axes' lockout (with its retry time) is what an account sees, while MFA codes are still limited per user.
+LOGIN_IP_FAILURE_LIMIT = env_int("LOGIN_IP_FAILURE_LIMIT", 30, minimum=1)
+LOGIN_IP_FAILURE_WINDOW = env_int("LOGIN_IP_FAILURE_WINDOW", 600, minimum=1)  # seconds
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": f"{LOGIN_IP_FAILURE_LIMIT}/{LOGIN_IP_FAILURE_WINDOW}s/ip,{2 * AXES_FAILURE_LIMIT}/900s/key",
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_TOLERANCE = 1  # one 30-second step either way: a code typed as it rolls over still counts (RFC 6238)
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "PrivexBot KB")
+
+# Email (password reset, invitations): Django's backend, console by default; SMTP from the environment.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")  # or EMAIL_HOST_PASSWORD_FILE
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "PrivexBot KB <noreply@localhost>")
+
 GUARDIAN_RAISE_403 = False
 GUARDIAN_RENDER_403 = False
 ANONYMOUS_USER_NAME = None  # no anonymous object permissions
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
+# Idle timeout: a session unused this long ends (tenants/identity/middleware.py), besides the absolute one above.
+SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 1800, minimum=60)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -243,7 +323,11 @@ REST_FRAMEWORK = {
         "tenants.authentication.BearerTokenAuthentication",  # first: its challenge makes anonymous calls a 401
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The scope an API key needs for each route (privexbot/api/scopes.py); a browser session: its role only.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "tenants.authentication.TokenScopePermission",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_PARSER_CLASSES": ["privexbot.api.parsers.LimitedJSONParser", "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -260,11 +344,19 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env_int("API_NUM_PROXIES", 0, minimum=0),
     "DEFAULT_PAGINATION_CLASS": "privexbot.api.pagination.StandardPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50, minimum=1, maximum=200),
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "privexbot.api.schema.ScopedAutoSchema",  # documents each route's key scope
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 API_MAX_JSON_BODY = env_size("API_MAX_JSON_BODY", "5MB")
 API_TOKEN_ROTATION_GRACE = env_int("API_TOKEN_ROTATION_GRACE", 86400, minimum=0)
+# API keys (tenants/tokens.py): the longest lifetime a key may have, which is also the default; keys that never
+# expire only when allowed here.
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 90, minimum=1, maximum=3650)
+API_TOKEN_ALLOW_NEVER_EXPIRES = env_bool("API_TOKEN_ALLOW_NEVER_EXPIRES", False)
+# After this many rejected bearer tokens from one address within the window (seconds), that address gets 429
+# for a window, a correct token included (tenants/authentication.py).
+API_TOKEN_FAILURE_LIMIT = env_int("API_TOKEN_FAILURE_LIMIT", 20, minimum=1)
+API_TOKEN_FAILURE_WINDOW = env_int("API_TOKEN_FAILURE_WINDOW", 600, minimum=1)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "PrivexBot KB API",
@@ -375,6 +467,13 @@ PARSE_TEST_HOOKS = env_bool("PARSE_TEST_HOOKS", False)
 DOCUMENT_MAX_ATTEMPTS = env_int("DOCUMENT_MAX_ATTEMPTS", 3, minimum=1)
 DOCUMENT_STALE_AFTER = env_int("DOCUMENT_STALE_AFTER", 120, minimum=2)
 DRAFT_TTL_DAYS = env_float("DRAFT_TTL_DAYS", 7, minimum=0.01)
+
+# ---------------------------------------------------------------- workspaces and invitations (tenants/invitations.py)
+# Days an invitation link stays valid (resending issues a new link with a fresh expiry).
+INVITATION_EXPIRY_DAYS = env_int("INVITATION_EXPIRY_DAYS", 7, minimum=1, maximum=90)
+# The address users reach the app at (https://kb.example.com), for links in emails; unset: the request's own
+# address (set it behind a proxy that rewrites Host, and for emails sent outside a request).
+SITE_URL = (env_str("SITE_URL", "") or "").rstrip("/")
 
 # ---------------------------------------------------------------- metrics (privexbot/metrics/, README.md "Metrics")
 # Who may read /metrics (and `manage.py serve_metrics`): a bearer token and/or client addresses. With neither,

@@ -20,10 +20,13 @@ os.environ.setdefault("STATIC_FILES_PLAIN", "true")
 os.environ.setdefault("PERMANENT_STORAGE_PATH", tempfile.mkdtemp(prefix="pxb-test-storage-"))
 # Each test session (and the workers it starts, which inherit this) aggregates only its own metrics.
 os.environ.setdefault("METRICS_DIR", tempfile.mkdtemp(prefix="pxb-test-metrics-"))
+# Email goes to files the tests read (password reset, invitations); each session writes into its own directory.
+os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 
 from privexbot.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_FILE_PATH = os.environ.setdefault("EMAIL_FILE_PATH", tempfile.mkdtemp(prefix="pxb-test-mail-"))
 
 # Test sessions that run side by side (different PRIVEXBOT_DB_NAME) share the test Redis: give each its own
 # queue namespace and cache prefix, so one session's workers never take another session's jobs.

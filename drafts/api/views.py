@@ -19,6 +19,7 @@ from privexbot.api.throttling import HeavyThrottled
 from privexbot.api.views import ApiView
 from tenants.models import Perm
 from tenants.selectors import workspace_get_for_user
+from tenants.tokens import require_unlimited_key
 
 TAGS = ["kb-drafts"]
 
@@ -31,6 +32,7 @@ def _source(source) -> dict:
 class DraftCreateView(ApiView):
     @extend_schema(request=s.CreateKBDraftRequest, responses=s.KBDraftResponse, summary="Create a KB draft")
     def post(self, request):
+        require_unlimited_key(request.user, doing="create knowledge bases")
         data = validated(s.CreateKBDraftRequest, request.data)
         workspace = workspace_get_for_user(user=request.user, workspace_id=data["workspace_id"], perm=Perm.KB_CREATE)
         draft = services.draft_create(

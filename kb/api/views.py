@@ -22,7 +22,7 @@ from privexbot.api.audit import audit_read
 from privexbot.api.serializers import validated
 from privexbot.api.throttling import HeavyThrottled
 from privexbot.api.views import ApiListView, ApiView
-from tenants.models import Perm
+from tenants.models import Perm, Scope
 
 TAGS = ["knowledge-bases"]
 
@@ -153,6 +153,8 @@ class ChunkListView(ApiListView):
 
 @extend_schema(tags=TAGS)
 class SearchView(HeavyThrottled, ApiView):
+    required_scope = Scope.SEARCH  # what a chatbot's key holds: search, nothing else
+
     @extend_schema(request=s.SearchRequest, responses=s.SearchResponse, summary="Hybrid, vector or keyword search")
     def post(self, request, kb_id):
         kb = kb_get_for_user(user=request.user, kb_id=kb_id)

@@ -19,7 +19,10 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "An API token (`pxb_...`) from `manage.py create_api_token` or POST /api/v1/tokens/.",
+            "description": "An API key (`pxb_...`) from the key page (/profile/api-keys/), `manage.py "
+            "create_api_token` or POST /api/v1/tokens/. Its scope (search < read < write < admin) must reach the "
+            "one each operation names in `x-required-scope`; it may be limited to some knowledge bases (the others "
+            "are a 404) and never does more than its user's role allows.",
         }
 
 

@@ -1,8 +1,27 @@
-"""OpenAPI: every operation documents the shared error shape for the statuses it can return."""
+"""OpenAPI: every operation documents the shared error shape for the statuses it can return, and the API key
+scope it needs (`x-required-scope`, and a line of its description)."""
 
 from __future__ import annotations
 
+from drf_spectacular.openapi import AutoSchema
+
 from privexbot.api import auth  # noqa: F401  (registers the bearer-token security scheme)
+from privexbot.api.scopes import required_scope
+
+
+class ScopedAutoSchema(AutoSchema):
+    """Reads the scope from the same declaration the permission enforces (privexbot.api.scopes)."""
+
+    def _scope(self) -> str:
+        return required_scope(self.view, self.method)
+
+    def get_description(self):
+        line = f"API key scope needed: `{self._scope()}` (a browser session is limited by its role only)."
+        return "\n\n".join(filter(None, [super().get_description(), line]))
+
+    def get_extensions(self):
+        return {**super().get_extensions(), "x-required-scope": self._scope()}
+
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -26,7 +45,7 @@ ERROR_SCHEMA = {
 COMMON = {
     "400": "Invalid input (the details name each field)",
     "401": "Not authenticated",
-    "403": "Your role does not allow this",
+    "403": "Your role, or your API key's scope, does not allow this",
     "404": "Not found (or not visible to you)",
     "429": "Too many requests (see Retry-After)",
 }

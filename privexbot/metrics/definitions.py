@@ -61,6 +61,13 @@ AUTH_FAILURES = Counter(
     "Failed authentication attempts, by channel: login (the login form and admin) or api_token (Bearer).",
     ["channel"],
 )
+LOCKOUTS = Counter(
+    "privexbot_lockouts",
+    "Logins locked or throttled, by channel: login (one account after AXES_FAILURE_LIMIT failures) or login_ip "
+    "(one address over LOGIN_IP_FAILURE_LIMIT failures across accounts; counted once per window) or api_token "
+    "(one address over API_TOKEN_FAILURE_LIMIT rejected bearer tokens in API_TOKEN_FAILURE_WINDOW).",
+    ["channel"],
+)
 UNAUTHORIZED_ACCESS = Counter(
     "privexbot_unauthorized_access",
     "Refusals of the access funnel, by resource (knowledge_base, draft, workspace) and outcome: "

@@ -25,13 +25,16 @@ def fresh_throttles(db, monkeypatch):
 
 @pytest.fixture
 def api(db):
-    """api(user) -> an APIClient authenticated with a real bearer token; api() is anonymous."""
+    """api(user) -> an APIClient authenticated with a real bearer token; api() is anonymous. The key has the
+    `admin` scope unless told otherwise (api(user, scopes=[...], kb_ids=[...])), so by default a test sees
+    exactly what the user's role allows."""
     from tenants.services import api_token_create
 
-    def make(user=None):
+    def make(user=None, **token_options):
         client = APIClient()
         if user is not None:
-            _, token = api_token_create(user=user, name="tests")
+            token_options.setdefault("scopes", ["admin"])
+            _, token = api_token_create(user=user, name="tests", **token_options)
             client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         return client
 

@@ -127,7 +127,7 @@ def test_draft_to_search_to_delete_over_http(live_server, worker_process, settin
 
     settings.CRAWL_ALLOW_PRIVATE = True  # the docs site is on 127.0.0.1 (the live server runs in this process)
     worker_process(CRAWL_ALLOW_PRIVATE="true")
-    _, token = api_token_create(user=owner, name=f"e2e-http-{uuid.uuid4().hex[:8]}")
+    _, token = api_token_create(user=owner, name=f"e2e-http-{uuid.uuid4().hex[:8]}", scopes=["write"])
     http = Http(live_server.url, token)
     started = time.monotonic()
 

@@ -130,7 +130,7 @@ def fuzz_world(owner, workspace, no_enqueue, settings):
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"user": "100000/min", "ip": "100000/min", "heavy": "100000/min"},
     }
-    _, token = api_token_create(user=owner, name="fuzz")
+    _, token = api_token_create(user=owner, name="fuzz", scopes=["write"])
 
     def fresh_ids() -> dict:
         draft = draft_create(workspace=workspace, user=owner, name="Fuzz")

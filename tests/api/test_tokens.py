@@ -38,6 +38,29 @@ def test_command_prints_the_token_once_and_stores_only_its_hash(owner):
         call_command("create_api_token", "owner", "--expires-in", "0", stdout=StringIO(), stderr=StringIO())
 
 
+def test_command_takes_scopes_kbs_and_keeps_to_the_maximum_lifetime(owner, kb, settings):
+    settings.API_TOKEN_MAX_DAYS = 10
+    out = StringIO()
+    call_command("create_api_token", "owner", "--scope", "search", "--kb", str(kb.pk), stdout=out, stderr=StringIO())
+    row = ApiToken.objects.get(token_hash=hash_token(out.getvalue().strip()))
+    assert (row.scopes, row.kb_ids) == (["search"], [kb.pk])
+    assert timedelta(days=9.9) < row.expires_at - timezone.now() <= timedelta(days=10)  # the default: the maximum
+    with pytest.raises(CommandError, match="at most 10 days"):
+        call_command("create_api_token", "owner", "--expires-in", "11", stdout=StringIO(), stderr=StringIO())
+    with pytest.raises(CommandError, match="API_TOKEN_ALLOW_NEVER_EXPIRES"):
+        call_command("create_api_token", "owner", "--never-expires", stdout=StringIO(), stderr=StringIO())
+
+
+def test_an_api_token_defaults_to_read_and_the_maximum_lifetime(api, owner, settings):
+    settings.API_TOKEN_MAX_DAYS = 90
+    body = api(owner).post("/api/v1/tokens/", {"name": "bot"}).json()
+    assert (body["scopes"], body["scope"], body["kb_ids"], body["created_by_token_id"] is not None) == (
+        ["read"], "read", [], True
+    )  # fmt: skip
+    row = ApiToken.objects.get(pk=body["id"])
+    assert timedelta(days=89.9) < row.expires_at - timezone.now() <= timedelta(days=90)
+
+
 def test_expired_and_revoked_tokens_are_rejected(owner):
     row, token = api_token_create(user=owner, expires_in_days=1)
     assert _bearer(token).get("/api/v1/workspaces/").status_code == 200
@@ -45,7 +68,7 @@ def test_expired_and_revoked_tokens_are_rejected(owner):
     error = error_of(_bearer(token).get("/api/v1/workspaces/"), 401)
     assert error["code"] == "authentication_failed"
 
-    row, token = api_token_create(user=owner)
+    row, token = api_token_create(user=owner, scopes=["admin"])  # keys are managed with the admin scope
     client = _bearer(token)
     listed = client.get("/api/v1/tokens/").json()
     assert {t["id"]: t["status"] for t in listed}[str(row.pk)] == "active"
@@ -68,7 +91,7 @@ def test_api_created_token_is_shown_once(api, owner):
 
 def test_rotation_keeps_the_old_token_for_the_grace_period(api, owner, settings):
     settings.API_TOKEN_ROTATION_GRACE = 3600
-    old_row, old = api_token_create(user=owner, name="bot", expires_in_days=90)
+    old_row, old = api_token_create(user=owner, name="bot", scopes=["admin"], expires_in_days=90)
     rotated = _bearer(old).post(f"/api/v1/tokens/{old_row.pk}/rotate")
     assert rotated.status_code == 201
     new = rotated.json()["token"]

@@ -118,7 +118,7 @@ def test_reprocess_while_a_real_worker_is_mid_document_is_refused_and_loses_noth
     from kb.pipeline import runner, runtime
     from tenants.services import api_token_create
 
-    _, token = api_token_create(user=owner, name="tests")
+    _, token = api_token_create(user=owner, name="tests", scopes=["write"])
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     url = f"/api/v1/knowledge-bases/{kb.pk}/documents/{{}}/reprocess"

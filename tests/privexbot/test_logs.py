@@ -238,7 +238,7 @@ def test_one_upload_is_followed_by_its_request_id_into_the_worker_json_lines(
 
     log_file = tmp_path / "worker.log"
     _worker_with_stderr_to(worker_process, log_file, LOG_FORMAT="json")
-    _, token = api_token_create(user=owner, name="logs-e2e")
+    _, token = api_token_create(user=owner, name="logs-e2e", scopes=["write"])
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
 
