@@ -260,10 +260,10 @@ def test_gunicorn_hooks_drop_live_gauges_on_exit_and_dead_processes_files_on_sta
         (tmp_path / name).write_bytes(b"")
     server = SimpleNamespace(log=SimpleNamespace(info=lambda *a: None))
     gunicorn_conf.child_exit(server, SimpleNamespace(pid=dead))
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"counter_{alive}.db", f"counter_{dead}.db",
-                                                          f"histogram_{alive}.db"]  # fmt: skip
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {f"counter_{alive}.db", f"counter_{dead}.db", f"histogram_{alive}.db"}
     gunicorn_conf.on_starting(server)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"counter_{alive}.db", f"histogram_{alive}.db"]
+    assert {p.name for p in tmp_path.iterdir()} == {f"counter_{alive}.db", f"histogram_{alive}.db"}
 
 
 def _wait_ready(doc, timeout=300):
