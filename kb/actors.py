@@ -27,3 +27,12 @@ def sweep_documents() -> dict[str, int]:
     for document_id in sweep.to_send:
         process_document.send(document_id)
     return sweep.counts
+
+
+def retention_periodic() -> dict | None:
+    """Periodic job (settings.PERIODIC_JOBS, every RETENTION_INTERVAL): documents past their retention policy,
+    and audit events past AUDIT_RETENTION_DAYS, are deleted. Returns the counts when anything happened."""
+    from kb.retention import retention_run
+
+    report = retention_run()
+    return report.as_dict() if report.deleted_total or report.errors or report.audit_purged else None

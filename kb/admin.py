@@ -45,6 +45,10 @@ class KnowledgeBaseAdmin(DeleteThroughService, PipelineOwnedChildrenMixin, Guard
     actions = ["rebuild_index"]
     # kb_create does not take a language, so it is the model default on add as well.
     always_read_only = ("id", "created_at", "updated_at", "created_by", "language")
+    # Retention and legal hold change only through kb.retention / kb.legal_hold (role checks, before/after audit):
+    # the settings page and the API.
+    always_read_only += ("retention_inherit", "retention_days", "retention_basis", "legal_hold", "legal_hold_by",
+                         "legal_hold_at", "legal_hold_reason")  # fmt: skip
     read_only_on_change = ("workspace", "chunking_config", "embedding_config", "vector_store_config")
 
     def get_readonly_fields(self, request, obj=None):
@@ -81,7 +85,7 @@ class KnowledgeBaseAdmin(DeleteThroughService, PipelineOwnedChildrenMixin, Guard
     delete_related = ("workspace",)
 
     def delete_one(self, request, obj):
-        kb_delete(kb=obj, user=request.user, request=request)
+        kb_delete(kb=obj, user=request.user, request=request, reason="admin")
 
     @admin.display(description="documents", ordering="n_documents")
     def document_count(self, obj):
@@ -168,7 +172,7 @@ class DocumentAdmin(ViewOnly, DeleteThroughService, PipelineOwnedChildrenMixin, 
     delete_related = ("kb__workspace",)
 
     def delete_one(self, request, obj):
-        document_delete(document=obj, user=request.user, request=request)
+        document_delete(document=obj, user=request.user, request=request, reason="admin")
 
     def _report(self, request, queued: int, refused: list[str], done: str, note: str = "") -> None:
         if refused:

@@ -43,5 +43,5 @@ class KBDeleteForm(Form):
 
     def delete(self, *, user, request=None) -> str:
         name = self.kb.name
-        kb_delete(kb=self.kb, user=user, request=request)
+        self.receipt = kb_delete(kb=self.kb, user=user, request=request)  # the view links to it
         return name

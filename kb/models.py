@@ -6,7 +6,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
-from tenants.models import Workspace
+from tenants.models import RetentionBasis, Workspace
 
 
 def default_chunking_config() -> dict:
@@ -34,6 +34,18 @@ class KnowledgeBase(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Retention (kb.retention): with `retention_inherit` the workspace's policy applies; otherwise this KB's own,
+    # where retention_days None keeps documents forever whatever the workspace says.
+    retention_inherit = models.BooleanField(default=True)
+    retention_days = models.PositiveIntegerField(null=True, blank=True)
+    retention_basis = models.CharField(max_length=8, choices=RetentionBasis.choices, default=RetentionBasis.UPLOADED)
+    # A legal hold (kb.legal_hold) suspends every deletion in the KB, retention's and people's, until lifted.
+    legal_hold = models.BooleanField(default=False)
+    legal_hold_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    legal_hold_at = models.DateTimeField(null=True, blank=True)
+    legal_hold_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -46,6 +58,9 @@ class KnowledgeBase(models.Model):
 
     def __str__(self):
         return self.name
+
+
+NIL_ORGANIZATION = uuid.UUID(int=0)
 
 
 class SourceType(models.TextChoices):
@@ -180,16 +195,24 @@ class Chunk(models.Model):
 
 
 class EmbeddingCache(models.Model):
-    """(model, sha256 of text) -> vector: identical text anywhere in the installation is embedded once."""
+    """(organization, model, sha256 of text) -> vector: identical text within one organization is embedded once.
+
+    Scoped per organization, never installation-wide: a hit in a shared cache (the `embedding_cache_hits` a
+    document reports, or a fast first embedding) would tell one tenant that another indexed the same text. The
+    id is copied, not a foreign key, like the audit log's: kb.deletion removes the entries no remaining chunk of
+    the organization uses. NIL_ORGANIZATION holds what tools outside any organization embed (benchmarks)."""
 
     id = models.BigAutoField(primary_key=True)
+    organization_id = models.UUIDField()
     model = models.CharField(max_length=200)
     text_hash = models.CharField(max_length=64)
     embedding = VectorField()  # any dimension: one cache for every model
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["model", "text_hash"], name="uniq_embedding_cache")]
+        constraints = [
+            models.UniqueConstraint(fields=["organization_id", "model", "text_hash"], name="uniq_embedding_cache")
+        ]
 
     def __str__(self):
         return f"{self.model}:{self.text_hash[:12]}"

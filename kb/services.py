@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from kb import states
 from kb.configs import CONFIG_VALIDATORS, check_context_settings, check_description, check_name
+from kb.deletion import delete_documents, delete_kb
 from kb.models import RETRYABLE, Document, DocumentStatus, KnowledgeBase, SourceType
 from kb.pipeline.types import PipelineError
 from privexbot.audit import audit_record, save_audited
@@ -258,13 +259,9 @@ def kb_reindex(*, kb: KnowledgeBase, user=None, request=None) -> int:
     return queued
 
 
-@transaction.atomic
-def document_delete(*, document: Document, user=None, request=None) -> None:
-    storage = get_storage()
-    files = [f for f in (document.stored_file, document.elements_file) if f]
-    _audit_document(document, "delete", user=user, request=request, name=document.name)
-    document.delete()
-    transaction.on_commit(lambda: [storage.delete(f) for f in files])
+def document_delete(*, document: Document, user=None, request=None, reason: str = "user"):
+    """Delete one document and everything derived from it (kb.deletion); returns the signed receipt."""
+    return delete_documents(documents=[document], user=user, request=request, reason=reason)
 
 
 def kb_update(
@@ -281,20 +278,6 @@ def kb_update(
     return save_audited(kb, changes, event_type="knowledge_base", user=user, request=request, workspace=kb.workspace)
 
 
-@transaction.atomic
-def kb_delete(*, kb: KnowledgeBase, user, request=None) -> None:
-    """Delete the KB, its documents and chunks (cascade), its object grants and, after commit, its stored files."""
-    from django.contrib.contenttypes.models import ContentType
-    from guardian.models import GroupObjectPermission, UserObjectPermission
-
-    files = [f for pair in kb.documents.values_list("stored_file", "elements_file") for f in pair if f]
-    audit_record(
-        event_type="knowledge_base", action="delete", user=user, request=request, workspace=kb.workspace,
-        resource=kb, details={"name": kb.name, "documents": kb.documents.count(), "files_deleted": len(files)},
-    )  # fmt: skip
-    content_type = ContentType.objects.get_for_model(KnowledgeBase)
-    for model in (UserObjectPermission, GroupObjectPermission):
-        model.objects.filter(content_type=content_type, object_pk=str(kb.pk)).delete()
-    kb.delete()
-    storage = get_storage()
-    transaction.on_commit(lambda: [storage.delete(f) for f in set(files)])
+def kb_delete(*, kb: KnowledgeBase, user, request=None, reason: str = "user"):
+    """Delete the KB and everything derived from it (kb.deletion); returns the signed receipt."""
+    return delete_kb(kb=kb, user=user, request=request, reason=reason)

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from kb import views
+from kb.views import receipts
 
 # The full KB page and "add sources" combine kb with drafts: pages.urls adds them to this namespace.
 
@@ -9,8 +10,15 @@ urlpatterns = [
     path("<uuid:kb_id>/search/", views.kb_search, name="search"),
     path("<uuid:kb_id>/documents/<uuid:document_id>/retry/", views.document_retry, name="document_retry"),
     path("<uuid:kb_id>/settings/", views.kb_settings, name="settings"),
+    path("<uuid:kb_id>/settings/retention/", views.kb_retention, name="retention"),
+    path("<uuid:kb_id>/settings/legal-hold/", views.kb_legal_hold, name="legal_hold"),
+    # A fragment of the workspace page (tenants cannot import kb: the page loads it by URL).
+    path("workspaces/<uuid:workspace_id>/retention/", views.workspace_retention_due, name="workspace_retention_due"),
     path("<uuid:kb_id>/sharing/", views.kb_sharing, name="sharing"),
     path("<uuid:kb_id>/sharing/<int:user_id>/revoke/", views.kb_unsharing, name="unshare"),
     path("<uuid:kb_id>/delete/", views.kb_delete, name="delete"),
     path("<uuid:kb_id>/export.json", views.kb_export, name="export"),
+    path("receipts/<uuid:receipt_id>/", receipts.receipt_detail, name="receipt"),
+    path("receipts/<uuid:receipt_id>.json", receipts.receipt_download, name="receipt_download"),
+    path("workspaces/<uuid:workspace_id>/deletion-receipts/", receipts.receipt_list, name="receipts"),
 ]

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 
+from kb.api.receipts import DeletionReceiptView
 from privexbot.api import schema  # noqa: F401  (registers the OpenAPI extensions)
 from privexbot.api.exceptions import error_body
 
@@ -23,6 +24,7 @@ not_found.cls.schema = None  # not an operation of the API
 urlpatterns = [
     path("kb-drafts/", include("drafts.api.urls")),
     path("knowledge-bases/", include("kb.api.urls")),
+    path("deletion-receipts/<uuid:receipt_id>", DeletionReceiptView.as_view(), name="api-deletion-receipt"),
     path("", include("tenants.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -13,6 +13,7 @@ from kb.urls import urlpatterns as kb_urlpatterns
 from pages import views
 from privexbot.health import health
 from privexbot.metrics.views import metrics
+from tenants import audit_views
 
 kb_pages = [
     path("<uuid:kb_id>/", views.kb_detail, name="detail"),
@@ -31,8 +32,10 @@ urlpatterns = [
     path("profile/api-keys/", include("tenants.urls_tokens")),  # before profile/: its own page (api_keys:list)
     path("profile/", include("tenants.identity.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/audit/", audit_views.AuditExportView.as_view(), name="api-audit"),  # tenants/audit_views.py
     path("api/v1/", include("pages.api_urls")),
     path("drafts/", include("drafts.urls")),
     path("kb/", include((kb_pages + kb_urlpatterns, "kb"))),
+    path("workspaces/<uuid:workspace_id>/audit/", audit_views.workspace_audit, name="workspace_audit"),
     path("", include("tenants.urls_members")),  # /workspaces/..., /invitations/<token>/
 ]

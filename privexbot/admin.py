@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from privexbot.admin_base import ViewOnly
-from privexbot.models import AuditEvent, StoredBlob, StoredBlobPart
+from privexbot.models import AuditEvent, DeletionReceipt, StoredBlob, StoredBlobPart
 
 
 @admin.register(AuditEvent)
@@ -62,3 +62,18 @@ class StoredBlobPartAdmin(ViewOnly, admin.ModelAdmin):
 
 admin.site.register(StoredBlob, StoredBlobAdmin)
 admin.site.register(StoredBlobPart, StoredBlobPartAdmin)
+
+
+@admin.register(DeletionReceipt)
+class DeletionReceiptAdmin(ViewOnly, admin.ModelAdmin):
+    """Signed proof of deletions (kb.deletion): read here, never edited (that would void the signature) or
+    deleted (a receipt outlives what it describes, like the audit log)."""
+
+    list_display = ("created_at", "scope", "reason", "workspace_id", "id")
+    list_filter = ("scope", "reason", "created_at")
+    search_fields = ("=id", "=workspace_id", "=organization_id")
+    date_hierarchy = "created_at"
+    fields = ("id", "created_at", "scope", "reason", "organization_id", "workspace_id", "body", "signature")
+
+    def has_delete_permission(self, request, obj=None):
+        return False

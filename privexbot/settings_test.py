@@ -34,3 +34,13 @@ EMAIL_FILE_PATH = os.environ.setdefault("EMAIL_FILE_PATH", tempfile.mkdtemp(pref
 _SESSION = os.environ.setdefault("PRIVEXBOT_TEST_SESSION", os.environ.get("PRIVEXBOT_DB_NAME", "privexbot"))
 DRAMATIQ_BROKER["OPTIONS"]["namespace"] = f"dramatiq-{_SESSION}"  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = f"pxb-{_SESSION}"  # noqa: F405
+
+# Each test runs inside one transaction that is rolled back. Audit events written on the separate "audit"
+# connection would be committed (leaking into every later test) and could not see the test's uncommitted rows,
+# so the suite writes them on the test's own connection; tests/privexbot/test_audit_integrity.py switches back
+# to the "audit" alias to prove an event survives the caller's rollback.
+AUDIT_DB_ALIAS = "default"
+# Transactional tests end with `flush` (TRUNCATE of every table): the append-only audit table refuses that, so
+# the flush command sets the purge flag for its own transaction when this is on (privexbot/management/commands/
+# flush.py). Never set outside the test settings: in production, `flush` is refused by the audit table.
+AUDIT_TEST_FLUSH = True

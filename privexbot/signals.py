@@ -3,6 +3,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from privexbot.admin_base import audit_admin_entry
 from privexbot.audit import audit_record
 from privexbot.metrics.definitions import ADMIN_ACTIONS, AUTH_FAILURES
 
@@ -39,3 +40,4 @@ def _on_admin_action(sender, instance, created, **kwargs):
     # with bulk_create, which sends no signal: those deletes are not counted here; the audit log has them.)
     if created and instance.action_flag in _ADMIN_ACTIONS:
         ADMIN_ACTIONS.labels(action=_ADMIN_ACTIONS[instance.action_flag]).inc()
+        audit_admin_entry(instance)  # every admin change, whatever app registered the model

@@ -41,7 +41,8 @@ class WorkspaceAdmin(admin.ModelAdmin):
     list_filter = ("organization",)
     list_select_related = ("organization",)
     search_fields = ("name", "slug", "organization__name")
-    readonly_fields = ("id", "created_at")
+    # The retention policy changes through tenants.retention (owners and admins, audited): the workspace page, the API.
+    readonly_fields = ("id", "created_at", "retention_days", "retention_basis")
     inlines = [MembershipInline]
 
 

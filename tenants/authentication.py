@@ -47,8 +47,14 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise LockedOut(wait)
         try:
             return self._authenticate(request, header)
-        except exceptions.AuthenticationFailed:
+        except exceptions.AuthenticationFailed as exc:
             AUTH_FAILURES.labels(channel=CHANNEL).inc()
+            # One row per rejected token (never the token itself); the lockout below bounds how many an
+            # address can cause per window.
+            audit_record(
+                event_type="auth", action="token_failed", request=request._request, success=False,
+                details={"channel": CHANNEL, "reason": str(exc.detail)[:100]},
+            )  # fmt: skip
             self._count_failure(request, address)
             raise
 

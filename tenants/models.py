@@ -48,12 +48,27 @@ class Organization(models.Model):
         super().save(*args, **kwargs)
 
 
+class RetentionBasis(models.TextChoices):
+    """What a retention period counts from (kb.retention)."""
+
+    UPLOADED = "uploaded", "Upload"
+    UPDATED = "updated", "Last update"
+
+
+# Bounds of a retention period in days (a day at least; a century at most, beyond which "forever" is meant).
+RETENTION_DAYS_MIN, RETENTION_DAYS_MAX = 1, 36500
+
+
 class Workspace(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="workspaces")
     name = models.CharField(max_length=255)
     slug = models.SlugField(max_length=80)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The retention policy of the workspace's KBs that have none of their own (kb.retention): documents are
+    # deleted this many days after `retention_basis`; None keeps them forever.
+    retention_days = models.PositiveIntegerField(null=True, blank=True)
+    retention_basis = models.CharField(max_length=8, choices=RetentionBasis.choices, default=RetentionBasis.UPLOADED)
 
     class Meta:
         ordering = ["name"]

@@ -8,6 +8,7 @@ urlpatterns = [
     path("workspaces/", views.workspace_list, name="list"),
     path(WS, views.workspace_detail, name="detail"),
     path(WS + "leave/", views.workspace_leave, name="leave"),
+    path(WS + "retention/", views.workspace_retention, name="retention"),
     path(WS + "members/<int:user_id>/role/", views.member_role, name="member_role"),
     path(WS + "members/<int:user_id>/remove/", views.member_remove, name="member_remove"),
     path(WS + "members/<int:user_id>/transfer-ownership/", views.ownership_transfer, name="ownership_transfer"),

@@ -18,9 +18,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from privexbot.errors import ServiceError
 from privexbot.forms import attach_errors
 from tenants import invitations as inv
-from tenants import members
+from tenants import members, retention
 from tenants.forms_members import InviteForm, SignupForm, WorkspaceCreateForm, WorkspaceRenameForm
+from tenants.forms_retention import RetentionPolicyForm
 from tenants.models import ROLE_PERMISSIONS, Perm, Role
+from tenants.retention import retention_state
 from tenants.selectors import workspace_get_for_user, workspaces_for_user
 
 PAGE = "tenants/workspace.html"
@@ -49,6 +51,7 @@ def _context(request, workspace, **extra) -> dict:
         context["invitations"] = inv.invitations_for_workspace(user=request.user, workspace_id=workspace.pk)
         context.setdefault("invite_form", InviteForm(can_invite_owner=is_owner))
         context.setdefault("rename_form", WorkspaceRenameForm(initial={"name": workspace.name}))
+        context.setdefault("retention_form", RetentionPolicyForm(initial=retention_state(workspace)))
     context.update(extra)
     return context
 
@@ -112,6 +115,26 @@ def workspace_detail(request, workspace_id):
     elif Perm.WORKSPACE_MANAGE not in ROLE_PERMISSIONS[workspace.role]:
         raise PermissionDenied("your role does not allow renaming this workspace")
     return render(request, PAGE, _context(request, workspace, rename_form=form), status=400)
+
+
+@login_required
+@require_POST
+def workspace_retention(request, workspace_id):
+    """The workspace's retention policy (owners and admins; tenants.retention checks)."""
+    workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id, perm=Perm.WORKSPACE_MANAGE)
+    form = RetentionPolicyForm(request.POST)
+    if form.is_valid():
+        try:
+            retention.workspace_retention_set(
+                user=request.user, workspace_id=workspace.pk, days=form.cleaned_data["retention_days"],
+                basis=form.cleaned_data["retention_basis"], request=request,
+            )  # fmt: skip
+        except ValidationError as exc:
+            attach_errors(form, exc)
+        else:
+            messages.success(request, "Retention policy saved.")
+            return redirect("workspaces:detail", workspace_id=workspace.pk)
+    return render(request, PAGE, _context(request, workspace, retention_form=form), status=400)
 
 
 @login_required

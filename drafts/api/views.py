@@ -17,6 +17,7 @@ from privexbot.api.auth import check_upload_size
 from privexbot.api.serializers import validated
 from privexbot.api.throttling import HeavyThrottled
 from privexbot.api.views import ApiView
+from privexbot.audit import audit_record
 from tenants.models import Perm
 from tenants.selectors import workspace_get_for_user
 from tenants.tokens import require_unlimited_key
@@ -131,6 +132,12 @@ class PreviewChunksView(HeavyThrottled, ApiView):
         if source_id is not None:
             source_id = draft_source_get(draft=draft, source_id=source_id).pk
         preview = draft_preview(draft=draft, source_id=source_id, offset=data["offset"], limit=data["limit"])
+        # Chunk text went out: a read of document content.
+        audit_record(
+            event_type="document_access", action="preview_chunks", request=request, workspace=draft.workspace,
+            resource=draft, details={"source_id": str(source_id) if source_id else None,
+                                     "shown": len(preview["chunks"]), "total_chunks": preview["total_chunks"]},
+        )  # fmt: skip
         return Response(s.ChunkPreviewResponse(preview).data)
 
 

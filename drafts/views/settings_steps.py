@@ -13,16 +13,24 @@ from drafts.forms import ChunkingForm, EmbeddingForm
 from drafts.preview import TOKENS_PER_SECOND, draft_preview
 from drafts.services import draft_config_update
 from drafts.views.common import get_draft, wizard_render
+from privexbot.audit import audit_record
 from privexbot.forms import attach_errors
 
 PREVIEW_LIMIT = 30  # chunk cards shown; totals and averages always cover every chunk
 TEMPLATE = "drafts/chunking.html"
 
 
-def _preview_context(draft, source_id: str | None) -> dict:
+def _preview_context(request, draft, source_id: str | None) -> dict:
     known = {str(s.pk) for s in draft.sources.all()}
     source_id = source_id if source_id in known else None
-    return {"preview": draft_preview(draft=draft, source_id=source_id, limit=PREVIEW_LIMIT), "source_filter": source_id}
+    preview = draft_preview(draft=draft, source_id=source_id, limit=PREVIEW_LIMIT)
+    # Chunk text was shown: a read of document content.
+    audit_record(
+        event_type="document_access", action="preview_chunks", request=request, workspace=draft.workspace,
+        resource=draft, details={"source_id": source_id, "shown": len(preview["chunks"]),
+                                 "total_chunks": preview["total_chunks"], "door": "wizard"},
+    )  # fmt: skip
+    return {"preview": preview, "source_filter": source_id}
 
 
 @login_required
@@ -49,7 +57,7 @@ def chunking(request, draft_id):
         "form": form,
         "locked": locked,
         "sources": [s for s in draft.sources.all() if s.status == "completed"],
-        **_preview_context(draft, request.GET.get("source")),
+        **_preview_context(request, draft, request.GET.get("source")),
     }
     return wizard_render(request, TEMPLATE, draft, "chunking", context, status=400 if form.errors else 200)
 
@@ -64,7 +72,7 @@ def chunking_preview(request, draft_id):
     if form is None or form.is_valid():
         if form is not None:
             draft.chunking_config = form.config  # in memory only, for this rendering
-        context.update(_preview_context(draft, request.POST.get("source")))
+        context.update(_preview_context(request, draft, request.POST.get("source")))
     return render(request, f"{TEMPLATE}#preview", {"draft": draft, **context})
 
 

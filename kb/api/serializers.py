@@ -10,6 +10,7 @@ from kb.search.filters import KEYS as FILTER_KEYS
 from kb.search.selector import MAX_TOP_K
 from kb.selectors import kb_overall_status
 from privexbot.api.serializers import JSONObjectField
+from tenants.models import RETENTION_DAYS_MAX, RETENTION_DAYS_MIN, RetentionBasis
 
 MAX_QUERY_CHARS = 1000
 
@@ -54,19 +55,86 @@ class KnowledgeBaseFields(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+class RetentionPolicy(serializers.Serializer):
+    days = serializers.IntegerField(
+        allow_null=True, help_text="documents are deleted this many days after `basis`; null: kept forever"
+    )
+    basis = serializers.ChoiceField(choices=RetentionBasis.choices)
+    source = serializers.ChoiceField(choices=("knowledge_base", "workspace"), help_text="whose policy applies")
+
+
+class LegalHold(serializers.Serializer):
+    legal_hold = serializers.BooleanField(help_text="while true nothing in the KB is deleted, by retention or anyone")
+    by = serializers.CharField(allow_null=True, help_text="who set the hold")
+    at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField(allow_blank=True)
+
+
+class Retention(serializers.Serializer):
+    inherit = serializers.BooleanField(help_text="true: the workspace's policy applies")
+    retention_days = serializers.IntegerField(allow_null=True, help_text="the KB's own policy (when not inheriting)")
+    retention_basis = serializers.ChoiceField(choices=RetentionBasis.choices)
+    effective = RetentionPolicy()
+    legal_hold = LegalHold()
+
+
+def kb_retention(kb) -> dict:
+    from kb.legal_hold import legal_hold_state
+    from kb.retention import effective_policy
+
+    return {
+        "inherit": kb.retention_inherit, "retention_days": kb.retention_days, "retention_basis": kb.retention_basis,
+        "effective": effective_policy(kb).as_dict(), "legal_hold": legal_hold_state(kb),
+    }  # fmt: skip
+
+
 class KnowledgeBaseDetail(KnowledgeBaseFields):
     summary = StatusSummary(help_text="overall status and counts per document status")
     permissions = serializers.ListField(child=serializers.CharField(), help_text="what you may do with this KB")
+    retention = Retention(help_text="retention policy (own and effective) and legal hold")
 
 
 def kb_detail(*, kb, summary: dict, permissions) -> dict:
-    return {**KnowledgeBaseFields(kb).data, "summary": summary, "permissions": sorted(permissions)}
+    return {
+        **KnowledgeBaseFields(kb).data, "summary": summary, "permissions": sorted(permissions),
+        "retention": kb_retention(kb),
+    }  # fmt: skip
 
 
 class KnowledgeBaseUpdate(serializers.Serializer):
     name = serializers.CharField(min_length=1, max_length=255, required=False)
     description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     context_settings = JSONObjectField(required=False, help_text="settings chatbots use when querying this KB")
+    # Retention (owners and admins of the workspace): giving days or basis sets the KB's own policy.
+    retention_days = serializers.IntegerField(
+        min_value=RETENTION_DAYS_MIN, max_value=RETENTION_DAYS_MAX, allow_null=True, required=False,
+        help_text="delete documents this many days after retention_basis; null: keep forever",
+    )  # fmt: skip
+    retention_basis = serializers.ChoiceField(choices=RetentionBasis.choices, required=False)
+    retention_inherit = serializers.BooleanField(required=False, help_text="true: follow the workspace's policy")
+
+
+RETENTION_FIELDS = {"retention_days": "days", "retention_basis": "basis", "retention_inherit": "inherit"}
+
+
+class LegalHoldRequest(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, help_text="why the KB is held (recorded in the audit log)")
+
+
+class RetentionDue(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    due_at = serializers.DateTimeField(help_text="when the policy makes it due; deleted by the first run after")
+    overdue = serializers.BooleanField(help_text="due already: the next run deletes it (unless held)")
+
+
+class RetentionPreview(serializers.Serializer):
+    policy = RetentionPolicy(help_text="the effective policy")
+    own_policy = serializers.DictField(help_text="the KB's own settings: inherit, retention_days, retention_basis")
+    legal_hold = serializers.BooleanField(help_text="true: the run deletes nothing here")
+    next_run_at = serializers.DateTimeField()
+    overdue = serializers.IntegerField(help_text="documents due now")
+    upcoming = RetentionDue(many=True, help_text="the next documents due, soonest first")
 
 
 class DocumentSerializer(serializers.Serializer):

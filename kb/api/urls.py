@@ -14,4 +14,6 @@ urlpatterns = [
     ),
     path("<uuid:kb_id>/chunks/", views.ChunkListView.as_view(), name="api-kb-chunks"),
     path("<uuid:kb_id>/search", views.SearchView.as_view(), name="api-kb-search"),
+    path("<uuid:kb_id>/legal-hold", views.LegalHoldView.as_view(), name="api-kb-legal-hold"),
+    path("<uuid:kb_id>/retention", views.RetentionPreviewView.as_view(), name="api-kb-retention"),
 ]

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import time
 
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers as drf
 from rest_framework import status
 from rest_framework.response import Response
 
+from kb import legal_hold, retention, services
 from kb import selectors as reads
-from kb import services
 from kb import services as writes
 from kb.api import serializers as s
 from kb.models import DocumentStatus
@@ -22,6 +23,7 @@ from privexbot.api.audit import audit_read
 from privexbot.api.serializers import validated
 from privexbot.api.throttling import HeavyThrottled
 from privexbot.api.views import ApiListView, ApiView
+from privexbot.audit import query_fingerprint
 from tenants.models import Perm, Scope
 
 TAGS = ["knowledge-bases"]
@@ -31,6 +33,10 @@ class _Filters(drf.Serializer):
     workspace_id = drf.UUIDField(required=False)
     document_id = drf.UUIDField(required=False)
     status = drf.ChoiceField(choices=DocumentStatus.choices, required=False)
+
+
+class _Limit(drf.Serializer):
+    limit = drf.IntegerField(min_value=1, max_value=100, default=10)
 
 
 def _query(request, *names) -> dict:
@@ -68,14 +74,52 @@ class KnowledgeBaseDetailView(ApiView):
     def patch(self, request, kb_id):
         kb = kb_get_for_user(user=request.user, kb_id=kb_id, perm=Perm.KB_UPDATE)
         data = validated(s.KnowledgeBaseUpdate, request.data)
-        writes.kb_update(kb=kb, user=request.user, request=request, **data)
+        policy = {s.RETENTION_FIELDS[k]: data.pop(k) for k in list(data) if k in s.RETENTION_FIELDS}
+        with transaction.atomic():  # all or nothing: a refused policy change leaves the name as it was too
+            if policy:
+                retention.kb_retention_set(kb=kb, user=request.user, request=request, **policy)
+            writes.kb_update(kb=kb, user=request.user, request=request, **data)
         return self._detail(request, kb)
 
     @extend_schema(responses={204: None}, summary="Delete a knowledge base with its documents and chunks")
     def delete(self, request, kb_id):
         kb = kb_get_for_user(user=request.user, kb_id=kb_id, perm=Perm.KB_DELETE)
-        writes.kb_delete(kb=kb, user=request.user, request=request)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        receipt = writes.kb_delete(kb=kb, user=request.user, request=request)
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        response["Deletion-Receipt"] = f"/api/v1/deletion-receipts/{receipt.pk}"  # GET it for the signed receipt
+        return response
+
+
+@extend_schema(tags=TAGS)
+class LegalHoldView(ApiView):
+    """Owners of the KB's workspace only; a held KB and its documents cannot be deleted (409) until lifted."""
+
+    required_scope = Scope.ADMIN
+
+    @extend_schema(request=s.LegalHoldRequest, responses=s.LegalHold, summary="Put a knowledge base under legal hold")
+    def post(self, request, kb_id):
+        kb = kb_get_for_user(user=request.user, kb_id=kb_id, perm=Perm.KB_DELETE)
+        data = validated(s.LegalHoldRequest, request.data)
+        kb = legal_hold.kb_legal_hold_set(kb=kb, user=request.user, reason=data["reason"], request=request)
+        return Response(legal_hold.legal_hold_state(kb))
+
+    @extend_schema(request=None, responses=s.LegalHold, summary="Lift the legal hold of a knowledge base")
+    def delete(self, request, kb_id):
+        kb = kb_get_for_user(user=request.user, kb_id=kb_id, perm=Perm.KB_DELETE)
+        kb = legal_hold.kb_legal_hold_lift(kb=kb, user=request.user, request=request)
+        return Response(legal_hold.legal_hold_state(kb))
+
+
+@extend_schema(tags=TAGS)
+class RetentionPreviewView(ApiView):
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", OpenApiTypes.INT, description="documents listed (1-100, default 10)")],
+        responses=s.RetentionPreview, summary="What the retention policy deletes next, and when",
+    )  # fmt: skip
+    def get(self, request, kb_id):
+        kb = kb_get_for_user(user=request.user, kb_id=kb_id)
+        limit = validated(_Limit, {k: v for k, v in request.query_params.items() if k == "limit"})["limit"]
+        return Response(s.RetentionPreview(retention.retention_preview(kb=kb, limit=limit)).data)
 
 
 @extend_schema(tags=TAGS)
@@ -168,7 +212,7 @@ class SearchView(HeavyThrottled, ApiView):
         took_ms = round((time.perf_counter() - started) * 1000, 1)
         audit_read(
             request=request, action="search", kb=kb,
-            details={"mode": data["mode"], "top_k": data["top_k"], "query_chars": len(data["query"]),
+            details={**query_fingerprint(data["query"], mode=data["mode"]), "top_k": data["top_k"],
                      "results": len(results)},
         )  # fmt: skip
         return Response({

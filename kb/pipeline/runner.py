@@ -70,7 +70,7 @@ def claim(document_id) -> Document | None:
         error_code="",
         stage_times={"started": now.isoformat(), DocumentStatus.PARSING: now.isoformat()},
     )
-    return Document.objects.select_related("kb").get(pk=document_id) if moved else None
+    return Document.objects.select_related("kb__workspace").get(pk=document_id) if moved else None
 
 
 class Reporter:
@@ -209,7 +209,7 @@ def find_stale() -> Sweep:
 def _run_steps(document: Document, reporter: Reporter) -> None:
     from kb.pipeline import runtime
     from kb.pipeline.chunking import config_hash
-    from kb.pipeline.store import embed_with_cache, replace_chunks
+    from kb.pipeline.store import NotOwned, embed_with_cache, replace_chunks
 
     kb: KnowledgeBase = document.kb
     model = kb.embedding_config.get("model", settings.DEFAULT_EMBEDDING_MODEL)
@@ -234,15 +234,20 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
     reporter.stage(DocumentStatus.EMBEDDING)
     started = time.perf_counter()
     embedder = runtime.embedder(model)
-    vectors, stats = embed_with_cache(
-        [c.content for c in chunks],
-        model=model,
-        encode=lambda texts: embedder.encode(texts, batch_size=settings.EMBEDDING_BATCH_SIZE),
-        # Groups of 8 model batches: the embedder sorts each group by length, so bigger groups pad less
-        # (measured ~10% faster than one batch at a time); a killed worker loses at most one group.
-        batch_size=settings.EMBEDDING_BATCH_SIZE * 8,
-        on_progress=reporter.fraction,
-    )
+    try:
+        vectors, stats = embed_with_cache(
+            [c.content for c in chunks],
+            model=model,
+            encode=lambda texts: embedder.encode(texts, batch_size=settings.EMBEDDING_BATCH_SIZE),
+            # Groups of 8 model batches: the embedder sorts each group by length, so bigger groups pad less
+            # (measured ~10% faster than one batch at a time); a killed worker loses at most one group.
+            batch_size=settings.EMBEDDING_BATCH_SIZE * 8,
+            organization_id=kb.workspace.organization_id,
+            owner=lambda: still_owned(document.pk, reporter.attempt),
+            on_progress=reporter.fraction,
+        )
+    except NotOwned:
+        raise Superseded from None
     timings["embed_s"] = time.perf_counter() - started
     metrics.DOCUMENT_STAGE_SECONDS.labels(stage="embed").observe(timings["embed_s"])
 
@@ -290,6 +295,19 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
             raise Superseded  # rolls the new chunks back: the previous version stays whole
 
 
+def still_owned(document_id, attempt: int) -> bool:
+    """Inside the caller's transaction: lock the document row if this run still owns it. A deletion
+    (kb.deletion) locks the rows first, so a derived write either commits before the deletion looks for
+    copies, or waits for it and then finds the row gone and writes nothing."""
+    return (
+        Document.objects.select_for_update(no_key=True)
+        .filter(pk=document_id, attempts=attempt)
+        .values_list("pk", flat=True)
+        .first()
+        is not None
+    )
+
+
 def load_elements(document: Document, *, attempt: int | None = None) -> list[dict]:
     """Parsed elements: reused when cached (draft preview, earlier attempt), else parsed in a child process
     and kept for the next time (only while `attempt` still owns the document)."""
@@ -304,7 +322,8 @@ def load_elements(document: Document, *, attempt: int | None = None) -> list[dic
     from kb.pipeline.filecheck import check_file
     from kb.pipeline.parse import parse_in_subprocess
 
-    with tempfile.TemporaryDirectory(prefix="pxb-parse-") as tmp:
+    # The document id in the name: a deletion removes what a crashed run left here (kb.deletion).
+    with tempfile.TemporaryDirectory(prefix=f"pxb-parse-{document.pk}-") as tmp:
         path = Path(tmp) / f"source.{document.file_type or 'bin'}"
         storage.copy_to(document.stored_file, path)
         if document.source_type == "file_upload":

@@ -51,7 +51,8 @@ class EmbedStats:
     computed: int = 0
 
 
-def cached_vectors(model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+def cached_vectors(organization_id, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+    """Cached vectors of this organization only: another tenant's entries are never read (kb.models.EmbeddingCache)."""
     if not hashes:
         return {}
     _register_vector()
@@ -59,23 +60,36 @@ def cached_vectors(model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
     with connection.cursor() as cursor:
         for start in range(0, len(hashes), 5000):
             cursor.execute(
-                "SELECT text_hash, embedding FROM kb_embeddingcache WHERE model = %s AND text_hash = ANY(%s)",
-                [model, list(hashes[start : start + 5000])],
+                "SELECT text_hash, embedding FROM kb_embeddingcache"
+                " WHERE organization_id = %s AND model = %s AND text_hash = ANY(%s)",
+                [organization_id, model, list(hashes[start : start + 5000])],
             )
             found.update({h: _as_array(v) for h, v in cursor.fetchall()})
     return found
 
 
-def cache_store(model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
+def cache_store(
+    organization_id, model: str, items: Sequence[tuple[str, np.ndarray]], *, owner: Callable[[], bool] | None = None
+) -> bool:
+    """Cache vectors in the organization's cache. `owner`, when given, runs in the same transaction first (it
+    locks the document row, see runner.still_owned): False means the document was deleted or taken over, and
+    nothing is written — a deletion that already ran must not find new copies of its text's vectors."""
     if not items:
-        return
+        return True
     _register_vector()
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if owner is not None and not owner():
+            return False
         cursor.executemany(
-            "INSERT INTO kb_embeddingcache (model, text_hash, embedding, created_at) VALUES (%s, %s, %s, now()) "
-            "ON CONFLICT (model, text_hash) DO NOTHING",
-            [(model, h, v) for h, v in items],
+            "INSERT INTO kb_embeddingcache (organization_id, model, text_hash, embedding, created_at)"
+            " VALUES (%s, %s, %s, %s, now()) ON CONFLICT (organization_id, model, text_hash) DO NOTHING",
+            [(organization_id, model, h, v) for h, v in items],
         )
+    return True
+
+
+class NotOwned(Exception):
+    """cache_store's owner check failed: the document is gone or another run has it."""
 
 
 def embed_with_cache(
@@ -84,14 +98,20 @@ def embed_with_cache(
     model: str,
     encode: Callable[[list[str]], np.ndarray],
     batch_size: int,
+    organization_id=None,
+    owner: Callable[[], bool] | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> tuple[np.ndarray, EmbedStats]:
-    """Vectors for `texts` in order. Each distinct text is looked up in the cache first; only the
-    misses are encoded, in batches, and each batch is cached as soon as it is done so a crash loses
-    at most one batch of work."""
+    """Vectors for `texts` in order. Each distinct text is looked up in the organization's cache first; only the
+    misses are encoded, in batches, and each batch is cached as soon as it is done so a crash loses at most one
+    batch of work. organization_id None is the cache of tools outside any organization (NIL_ORGANIZATION).
+    Raises NotOwned when `owner` says the document is no longer this run's (nothing more is cached)."""
+    from kb.models import NIL_ORGANIZATION
+
+    organization_id = organization_id or NIL_ORGANIZATION
     hashes = [text_hash(t) for t in texts]
     unique = list(dict.fromkeys(hashes))
-    by_hash = cached_vectors(model, unique)
+    by_hash = cached_vectors(organization_id, model, unique)
     stats = EmbedStats(total=len(texts), unique=len(unique), cache_hits=len(by_hash))
     EMBEDDINGS.labels(source="cache").inc(stats.cache_hits)
     first_text = dict(zip(hashes, texts, strict=True))
@@ -104,7 +124,8 @@ def embed_with_cache(
         vectors = np.asarray(encode([first_text[h] for h in batch]), dtype=np.float32)
         EMBEDDING_SECONDS.observe(time.perf_counter() - started)
         EMBEDDINGS.labels(source="computed").inc(len(batch))
-        cache_store(model, list(zip(batch, vectors, strict=True)))
+        if not cache_store(organization_id, model, list(zip(batch, vectors, strict=True)), owner=owner):
+            raise NotOwned
         by_hash.update(zip(batch, vectors, strict=True))
         stats.computed += len(batch)
         if on_progress:

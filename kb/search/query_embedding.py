@@ -1,4 +1,8 @@
-"""Query vectors: Redis first (model + sha256 of the query, EMBEDDING_CACHE_TTL), else the KB's model.
+"""Query vectors: Redis first (KB + model + sha256 of the query, EMBEDDING_CACHE_TTL), else the KB's model.
+
+Keys are scoped by KB: `pxb:qemb:<kb id>:<model>:<sha256>`. A shared key would answer one tenant's first query
+fast because another tenant asked it before (a timing leak), and a KB's deletion could not find the query
+vectors its users' searches left (kb.deletion drops `pxb:qemb:<kb id>:*`).
 
 The model loads lazily on the first miss and stays loaded for the life of the process (runtime.embedder keeps
 one per model), so a web process that never searches never imports the embedding stack.
@@ -16,8 +20,13 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "pxb:qemb:"
 
 
-def cache_key(model: str, query: str) -> str:
-    return f"{KEY_PREFIX}{model}:{hashlib.sha256(query.encode('utf-8')).hexdigest()}"
+def cache_key(model: str, query: str, scope: str = "-") -> str:
+    return f"{KEY_PREFIX}{scope}:{model}:{hashlib.sha256(query.encode('utf-8')).hexdigest()}"
+
+
+def scope_pattern(scope) -> str:
+    """The keys of one scope (a KB id), for SCAN MATCH."""
+    return f"{KEY_PREFIX}{scope}:*"
 
 
 def _redis():
@@ -26,8 +35,9 @@ def _redis():
     return get_client()
 
 
-def embed_query(*, model: str, query: str) -> np.ndarray:
-    key = cache_key(model, query)
+def embed_query(*, model: str, query: str, scope: str = "-") -> np.ndarray:
+    """`scope`: the KB the query searches ("-" for tools outside any KB, the benchmarks)."""
+    key = cache_key(model, query, str(scope))
     ttl = int(settings.EMBEDDING_CACHE_TTL)
     if ttl > 0:
         try:

@@ -89,7 +89,7 @@ def chunk_search(
     if mode in ("hybrid", "vector"):
         started = time.perf_counter()
         model = (kb.embedding_config or {}).get("model") or settings.DEFAULT_EMBEDDING_MODEL
-        query_vector = embed_query(model=model, query=query)
+        query_vector = embed_query(model=model, query=query, scope=str(kb.pk))
         timings["embed"] = time.perf_counter() - started
         metric, operator = vector.metric_for(kb)
         started = time.perf_counter()

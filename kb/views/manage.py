@@ -14,7 +14,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from kb.forms import KBDeleteForm, KBSettingsForm
 from kb.models import Chunk
 from kb.views.common import get_kb
+from kb.views.retention import settings_context
 from privexbot.audit import audit_record
+from privexbot.errors import Conflict
 from privexbot.metrics.definitions import DATA_EXPORTS
 from tenants.models import Perm
 
@@ -28,9 +30,8 @@ def kb_settings(request, kb_id):
         form.save(kb=kb, user=request.user, request=request)
         messages.success(request, "Settings saved.")
         return redirect("kb:detail", kb_id=kb.pk)
-    return render(
-        request, "kb/settings.html", {"kb": kb, "perms": perms, "form": form}, status=400 if form.errors else 200
-    )
+    context = settings_context(request, kb, perms, form=form)  # with the retention card (kb.views.retention)
+    return render(request, "kb/settings.html", context, status=400 if form.errors else 200)
 
 
 @login_required
@@ -38,12 +39,18 @@ def kb_settings(request, kb_id):
 def kb_delete(request, kb_id):
     kb, perms = get_kb(request, kb_id, perm=Perm.KB_DELETE)
     form = KBDeleteForm(request.POST or None, kb=kb)
+    status = 200
     if request.method == "POST" and form.is_valid():
-        name = form.delete(user=request.user, request=request)
-        messages.success(request, f"“{name}” was deleted with its documents, chunks and stored files.")
-        return redirect("home")
+        try:
+            name = form.delete(user=request.user, request=request)
+        except Conflict as exc:  # under legal hold: nothing was deleted
+            messages.error(request, exc.message)
+            status = exc.http_status
+        else:
+            messages.success(request, f"“{name}” was deleted with its documents, chunks and stored files.")
+            return redirect("kb:receipt", receipt_id=form.receipt.pk)  # lands on the signed deletion receipt
     context = {"kb": kb, "perms": perms, "form": form, "document_count": kb.documents.count()}
-    return render(request, "kb/delete.html", context, status=400 if form.errors else 200)
+    return render(request, "kb/delete.html", context, status=400 if form.errors else status)
 
 
 def _export_lines(kb):
@@ -67,7 +74,7 @@ def _export_lines(kb):
 def kb_export(request, kb_id):
     """The KB's documents and chunks as one JSON file (served as a download, never rendered as HTML)."""
     kb, _ = get_kb(request, kb_id)
-    audit_record(event_type="document", action="export", user=request.user, request=request,
+    audit_record(event_type="data_export", action="export", user=request.user, request=request,
                  workspace=kb.workspace, resource=kb)  # fmt: skip
     DATA_EXPORTS.labels(door="web").inc()
     response = StreamingHttpResponse(_export_lines(kb), content_type="application/json")

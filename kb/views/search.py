@@ -10,7 +10,7 @@ from kb.forms import SearchForm
 from kb.search import SearchError, chunk_search
 from kb.views.common import get_kb
 from kb.views.highlight import highlight, query_terms
-from privexbot.audit import audit_record
+from privexbot.audit import audit_record, query_fingerprint
 
 
 @login_required
@@ -32,8 +32,8 @@ def kb_search(request, kb_id):
             audit_record(
                 event_type="document", action="search", user=request.user, request=request,
                 workspace=kb.workspace, resource=kb,
-                details={"query": query[:200], "mode": mode, "top_k": top_k,
-                         "documents": sorted({r.document_id for r in results})},
+                details={**query_fingerprint(query, mode=mode), "top_k": top_k,
+                         "documents": sorted({str(r.document_id) for r in results})},
             )  # fmt: skip
     template = "kb/search.html#results" if request.htmx else "kb/search.html"
     return render(request, template, context)

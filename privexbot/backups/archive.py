@@ -29,8 +29,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
+from privexbot.audit.chain import chain_head, chain_verify
 from privexbot.backups.inventory import differences, inventory
 from privexbot.backups.postgres import libpq_env, pg_bin
 from privexbot.errors import ServiceError
@@ -50,6 +51,7 @@ class BackupError(ServiceError):
 class RestoreReport:
     counts: dict
     files: int
+    audit: dict  # the audit chain: head before/after, verified, events of the replaced log that were discarded
 
 
 def backup_keys() -> list[bytes]:
@@ -102,6 +104,8 @@ def backup_create(destination: Path) -> Path:
                 cursor.execute("SELECT pg_export_snapshot()")
                 snapshot = cursor.fetchone()[0]
             contents["inventory"] = inventory()
+            head_id, head_hash = chain_head()
+            contents["audit_head"] = {"id": head_id, "hash": head_hash}  # what restore compares the live log with
             contents["database"] = _dump_database(work / "database.dump.pxe", snapshot, key)
         contents["storage"] = _archive_storage(work / "storage.tar.pxe", key)
         with open(work / "contents.json.pxe", "wb") as out:
@@ -165,9 +169,13 @@ def _archive_storage(path: Path, key: bytes) -> dict:
     return {"sha256": hashing.digest.hexdigest(), "bytes": hashing.size}
 
 
-def backup_restore(archive: Path, *, replace: bool = False) -> RestoreReport:
+def backup_restore(archive: Path, *, replace: bool = False, discard_newer_audit: bool = False) -> RestoreReport:
     """Restore `archive` into this installation's database and storage, then check that the inventory equals
-    the backup's. Refuses a database or storage that already holds data unless `replace`."""
+    the backup's. Refuses a database or storage that already holds data unless `replace`.
+
+    The audit log is never rewritten silently: when the live log holds events the backup does not have,
+    `replace` is refused unless `discard_newer_audit`; after the restore the chain is verified, and the caller
+    records the report's `audit` (heads before and after, what was discarded) as the restore's event."""
     keys = {key_id(k): k for k in backup_keys()}
     archive = Path(archive)
     if not tarfile.is_tarfile(archive):
@@ -181,6 +189,13 @@ def backup_restore(archive: Path, *, replace: bool = False) -> RestoreReport:
             raise BackupError("this backup keeps its files in the database: restore it with STORAGE_BACKEND=database")
         if not replace:
             _check_empty()
+        head_before = _live_audit_head()
+        newer = _audit_not_in_backup(contents, manifest)
+        if newer and not discard_newer_audit:
+            raise BackupError(
+                f"the audit log holds {newer} event(s) that this backup does not have: restoring would discard "
+                "them; pass --discard-newer-audit to go on (the restore's own event records how many)"
+            )
         plain = _restore_database(tar.extractfile("database.dump.pxe"), keys)
         if plain != contents["database"]["sha256"]:
             raise BackupError("the database dump does not match the backup's contents record")
@@ -189,7 +204,47 @@ def backup_restore(archive: Path, *, replace: bool = False) -> RestoreReport:
     problems = differences(contents["inventory"], found)
     if problems:
         raise BackupError("restored, but the result differs from the backup: " + "; ".join(problems))
-    return RestoreReport(counts=found["counts"], files=files)
+    verification = chain_verify()
+    audit = {
+        "backup": archive.name,
+        "head_before": head_before,
+        "head_after": {"id": verification.head_id, "hash": verification.head_hash},
+        "chain_verified": verification.ok,
+        "chain_problems": [p.message for p in verification.problems[:20]],
+        "discarded_events": newer,
+    }
+    return RestoreReport(counts=found["counts"], files=files, audit=audit)
+
+
+def _audit_table_exists() -> bool:
+    from privexbot.models import AuditEvent
+
+    return AuditEvent._meta.db_table in connection.introspection.table_names()
+
+
+def _live_audit_head() -> dict | None:
+    if not _audit_table_exists():
+        return None
+    head_id, head_hash = chain_head()
+    return {"id": head_id, "hash": head_hash}
+
+
+def _audit_not_in_backup(contents: dict, manifest: dict) -> int:
+    """How many events of the live audit log the backup does not hold (the restore would discard them)."""
+    from privexbot.models import AuditEvent
+
+    if not _audit_table_exists():
+        return 0
+    live = AuditEvent.objects.all()
+    head = contents.get("audit_head")
+    if head is None:  # an archive from before the chain: compare by time
+        created = datetime.strptime(manifest["created_at"], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+        return live.filter(timestamp__gt=created).count()
+    if head["id"] is None:
+        return live.count()
+    if not live.filter(id=head["id"], row_hash=head["hash"]).exists():
+        return live.count()  # another history (another installation, or rewritten): none of it is in the backup
+    return live.filter(id__gt=head["id"]).count()
 
 
 def _verified_manifest(tar: tarfile.TarFile) -> dict:
@@ -232,6 +287,7 @@ def _check_empty() -> None:
 def _restore_database(member, keys) -> str:
     env = libpq_env()
     connection.close()  # nothing of ours may hold a lock on what pg_restore drops and recreates
+    connections[settings.AUDIT_DB_ALIAS].close()
     digest = hashlib.sha256()
     with tempfile.TemporaryFile() as errors:
         restore = subprocess.Popen(

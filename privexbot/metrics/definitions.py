@@ -80,6 +80,15 @@ ADMIN_ACTIONS = Counter(
     "Django admin actions recorded in the admin log, by action: add, change, delete.",
     ["action"],
 )
+RETENTION_RUNS = Counter(
+    "privexbot_retention_runs", "Retention runs (kb.retention), by outcome: ok, errors.", ["outcome"]
+)
+RETENTION_DOCUMENTS_DELETED = Counter(
+    "privexbot_retention_documents_deleted", "Documents deleted because their retention policy expired."
+)
+AUDIT_EVENTS_PURGED = Counter(
+    "privexbot_audit_events_purged", "Audit events purged by the retention run (older than AUDIT_RETENTION_DAYS)."
+)
 
 # Documents processed by outcome, for the state-machine ends of kb.pipeline.runner.
 READY, FAILED, QUARANTINED, RETRIED = "ready", "failed", "quarantined", "retried"

@@ -117,7 +117,12 @@ class DatabaseBlobs:
             return fh.read(HEADER.size)
 
     def delete(self, name: str) -> bool:
-        """The rows go, the sealed header with them; PostgreSQL reclaims the space at its next vacuum."""
+        """The rows go, the sealed header (the wrapped per-file key) with them: no live row and no pg_dump holds
+        it any more. Overwriting the header in place first would not help: under MVCC an UPDATE writes a new row
+        version and leaves the old one, header included, as a dead tuple exactly like DELETE does. Dead tuples
+        stay on disk until VACUUM reclaims them (kb.deletion runs `vacuum_blobs` after a deletion commits) and
+        freed pages keep their bytes until reused, so on this backend the guarantee is "unreadable through
+        PostgreSQL", not "erased from the disk": that needs the disk encrypted, or VACUUM FULL."""
         from privexbot.models import StoredBlob
 
         pk = StoredBlob.objects.filter(name=name).values_list("pk", flat=True).first()
@@ -150,3 +155,16 @@ class DatabaseBlobs:
 
         totals = StoredBlob.objects.exclude(name__contains=_REPLACING).aggregate(n=Count("pk"), size=Sum("size"))
         return totals["n"], int(totals["size"] or 0)
+
+
+def vacuum_blobs() -> bool:
+    """VACUUM the blob tables: dead row versions of deleted parts are pruned now, not at the next autovacuum.
+    VACUUM cannot run inside a transaction block; then (a caller's transaction, a test's) it is skipped and
+    False returned: autovacuum does it later."""
+    from django.db import connection
+
+    if connection.in_atomic_block:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM privexbot_storedblobpart, privexbot_storedblob")
+    return True

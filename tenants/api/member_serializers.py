@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from tenants.invitations import invitation_status
-from tenants.models import Role
+from tenants.models import RETENTION_DAYS_MAX, RETENTION_DAYS_MIN, RetentionBasis, Role
 
 
 class WorkspaceCreateRequest(serializers.Serializer):
@@ -12,7 +12,13 @@ class WorkspaceCreateRequest(serializers.Serializer):
 
 
 class WorkspaceUpdateRequest(serializers.Serializer):
-    name = serializers.CharField(max_length=255)
+    name = serializers.CharField(max_length=255, required=False)
+    # The retention policy of the workspace's KBs that have none of their own (owners and admins).
+    retention_days = serializers.IntegerField(
+        min_value=RETENTION_DAYS_MIN, max_value=RETENTION_DAYS_MAX, allow_null=True, required=False,
+        help_text="delete documents this many days after retention_basis; null: keep forever",
+    )  # fmt: skip
+    retention_basis = serializers.ChoiceField(choices=RetentionBasis.choices, required=False)
 
 
 class MemberSerializer(serializers.Serializer):

@@ -8,6 +8,7 @@ not members yet, need `admin` to read too). Browser sessions are not limited by 
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -17,7 +18,7 @@ from rest_framework.response import Response
 from privexbot.api.serializers import validated
 from privexbot.api.views import ApiView
 from tenants import invitations as inv
-from tenants import members
+from tenants import members, retention
 from tenants.api.member_serializers import (
     InvitationAcceptRequest,
     InvitationCreateRequest,
@@ -76,10 +77,22 @@ class WorkspaceDetailView(ReadOrAdminScope, ApiView):
     def get(self, request, workspace_id):
         return Response(_workspace(request, workspace_id))
 
-    @extend_schema(request=WorkspaceUpdateRequest, responses=WorkspaceSerializer, summary="Rename a workspace")
+    @extend_schema(
+        request=WorkspaceUpdateRequest, responses=WorkspaceSerializer,
+        summary="Rename a workspace or set its retention policy",
+    )  # fmt: skip
     def patch(self, request, workspace_id):
         data = validated(WorkspaceUpdateRequest, request.data)
-        members.workspace_rename(user=request.user, workspace_id=workspace_id, name=data["name"], request=request)
+        with transaction.atomic():  # all or nothing
+            if "name" in data:
+                members.workspace_rename(user=request.user, workspace_id=workspace_id, name=data["name"],
+                                         request=request)  # fmt: skip
+            if "retention_days" in data or "retention_basis" in data:
+                workspace = workspace_get_for_user(user=request.user, workspace_id=workspace_id)
+                retention.workspace_retention_set(
+                    user=request.user, workspace_id=workspace_id, request=request,
+                    days=data.get("retention_days", workspace.retention_days), basis=data.get("retention_basis"),
+                )  # fmt: skip
         return Response(_workspace(request, workspace_id))
 
 

@@ -12,6 +12,8 @@ class WorkspaceSerializer(serializers.Serializer):
     organization_name = serializers.CharField(source="organization.name")
     role = serializers.CharField()
     permissions = serializers.SerializerMethodField()
+    retention_days = serializers.IntegerField(allow_null=True, help_text="the KBs' default policy; null: forever")
+    retention_basis = serializers.CharField(help_text="uploaded | updated: what retention_days counts from")
 
     def get_permissions(self, workspace) -> list[str]:
         return sorted(ROLE_PERMISSIONS[workspace.role])

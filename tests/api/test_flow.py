@@ -100,7 +100,7 @@ def test_draft_to_search_through_the_api(api, workspace, owner, corpus, no_enque
     assert all(r["document_id"] == by_name["Exam class"] for r in filtered)
 
     reads = set(AuditEvent.objects.filter(event_type="document_access").values_list("action", flat=True))
-    assert reads == {"list_documents", "list_chunks", "search"}
+    assert reads == {"preview_chunks", "list_documents", "list_chunks", "search"}  # a preview shows chunk text
 
     with django_capture_on_commit_callbacks(execute=True):
         assert client.delete(kb_url).status_code == 204

@@ -143,7 +143,7 @@ def test_768_dimension_column_is_searched_with_its_index(make_kb, monkeypatch):
     texts, vecs = table_rows(3000)
     add_chunks(kb, texts, widen(vecs))
     analyze()
-    monkeypatch.setattr(selector, "embed_query", lambda *, model, query: widen(vecs[texts.index(query)]))
+    monkeypatch.setattr(selector, "embed_query", lambda *, model, query, **_: widen(vecs[texts.index(query)]))
     with CaptureQueriesContext(connection) as queries:
         results = chunk_search(kb=kb, query=texts[3], mode="vector", top_k=3, ef_search=PLANNER_EF)
     assert "chunk_hnsw_cosine_768" in explain(captured_vector_sql(queries))
@@ -339,7 +339,7 @@ def test_query_embedding_is_cached_in_redis(docs_kb, settings, monkeypatch):
     kb, _, _ = docs_kb
     settings.EMBEDDING_CACHE_TTL = 3600
     query = "How are the query embeddings cached? " + paragraphs(REAL)[9]
-    key = cache_key(MODEL, query)
+    key = cache_key(MODEL, query, str(kb.pk))  # keys are scoped by KB
     get_client().delete(key)
     first = chunk_search(kb=kb, query=query, mode="vector", top_k=3)
     assert 0 < get_client().ttl(key) <= 3600

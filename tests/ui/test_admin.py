@@ -167,6 +167,16 @@ def test_kb_delete_goes_through_kb_delete(
 
 
 @pytest.mark.parametrize("door", ["delete_page", "delete_selected"])
+def test_a_legal_hold_refuses_the_admin_delete_with_a_message(door, admin_client_, kb, stored_document):
+    KnowledgeBase.objects.filter(pk=kb.pk).update(legal_hold=True, legal_hold_reason="litigation")
+    response = _delete_through(door, admin_client_, "kb_knowledgebase", kb)
+    assert response.status_code == 302
+    shown = [str(m) for m in admin_client_.get(response["Location"]).context["messages"]]
+    assert any("legal hold" in m.lower() for m in shown), shown
+    assert KnowledgeBase.objects.filter(pk=kb.pk).exists() and Document.objects.filter(pk=stored_document.pk).exists()
+
+
+@pytest.mark.parametrize("door", ["delete_page", "delete_selected"])
 def test_document_delete_goes_through_document_delete(
     door, admin_client_, stored_document, django_capture_on_commit_callbacks
 ):

@@ -113,7 +113,10 @@ def test_delete_offers_an_export_and_needs_the_name(client_for, owner, kb, docum
     wrong = client.post(reverse("kb:delete", args=[kb.pk]), {"confirm_name": "nope"})
     assert wrong.status_code == 400 and KnowledgeBase.objects.filter(pk=kb.pk).exists()
     response = client.post(reverse("kb:delete", args=[kb.pk]), {"confirm_name": kb.name})
-    assert response["Location"] == reverse("home")
+    from privexbot.models import DeletionReceipt
+
+    receipt = DeletionReceipt.objects.get(body__knowledge_base_id=str(kb.pk))
+    assert response["Location"] == reverse("kb:receipt", args=[receipt.pk])  # lands on its deletion receipt
     assert not KnowledgeBase.objects.filter(pk=kb.pk).exists() and not Chunk.objects.exists()
     assert AuditEvent.objects.filter(event_type="knowledge_base", action="delete", resource_id=str(kb.pk)).exists()
 

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from kb.management.commands._common import add_user_argument, get_kb, get_user
 from kb.search import MODES, SearchError, chunk_search
+from privexbot.audit import audit_record, query_fingerprint
 from tenants.models import Perm
 
 
@@ -32,6 +33,11 @@ class Command(BaseCommand):
             )  # fmt: skip
         except (SearchError, json.JSONDecodeError) as exc:
             raise CommandError(str(exc)) from None
+        audit_record(
+            event_type="document_access", action="search", user=user, workspace=kb.workspace, resource=kb,
+            details={**query_fingerprint(opts["query"], mode=opts["mode"]), "top_k": opts["top_k"],
+                     "results": len(results), "door": "command"},
+        )  # fmt: skip
         if opts["json"]:
             self.stdout.write(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
             return

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
+from privexbot.audit import audit_record
 from tenants.services import bootstrap
 
 
@@ -36,6 +37,11 @@ class Command(BaseCommand):
             email=opts["email"],
             password=opts["password"],
         )
+        # A superuser and an owner membership may have been created: a permission change, from a command.
+        audit_record(
+            event_type="system", action="bootstrap", user=user, workspace=workspace, resource=workspace,
+            details={"created_user": password is not None, "door": "command"},
+        )  # fmt: skip
         self.stdout.write(f"Organization: {workspace.organization.name}  Workspace: {workspace.name}")
         if password:
             self.stdout.write(self.style.SUCCESS(f"Created admin user {user.username!r} with password: {password}"))
