@@ -9,9 +9,9 @@ from rest_framework.throttling import BaseThrottle
 
 from privexbot.api import lockout
 from privexbot.api.scopes import required_scope
-from privexbot.audit import audit_record
+from privexbot.audit import audit_record, record_lockout
 from privexbot.logs import bind
-from privexbot.metrics.definitions import AUTH_FAILURES, LOCKOUTS
+from privexbot.metrics.definitions import AUTH_FAILURES
 from tenants.models import ApiToken, Scope
 from tenants.tokens import effective_scope, hash_token, mark_user_with_token, scope_allows
 
@@ -62,11 +62,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         limit, window = settings.API_TOKEN_FAILURE_LIMIT, settings.API_TOKEN_FAILURE_WINDOW
         failures, locked = lockout.record_failure(channel=CHANNEL, ident=address, limit=limit, window=window)
         if locked:
-            LOCKOUTS.labels(channel=CHANNEL).inc()
-            audit_record(
-                event_type="auth", action="lockout", request=request._request, success=False,
-                details={"channel": CHANNEL, "address": address, "failures": failures, "window_seconds": window,
-                         "locked_seconds": window},
+            record_lockout(
+                channel=CHANNEL, request=request._request,
+                details={"address": address, "failures": failures, "window_seconds": window, "locked_seconds": window},
             )  # fmt: skip
 
     def _authenticate(self, request, header):

@@ -10,8 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.forms import ValidationError
 
-from privexbot.audit import audit_record
-from privexbot.metrics.definitions import LOCKOUTS
+from privexbot.audit import record_lockout
 
 # A view that accepts an invitation puts the invitation's id here before it shows allauth's sign-up form;
 # without it sign-up is closed (accounts come from invitations and `manage.py bootstrap`).
@@ -63,11 +62,8 @@ def _record_ip_throttle(request, *, username: str) -> None:
     ip = request.META.get("REMOTE_ADDR", "")
     if not cache.add(f"identity:ip-throttle-recorded:{ip}", 1, timeout=settings.LOGIN_IP_FAILURE_WINDOW):
         return
-    LOCKOUTS.labels(channel="login_ip").inc()
-    audit_record(
-        event_type="auth",
-        action="lockout",
+    record_lockout(
+        channel="login_ip",
         request=request,
-        success=False,
         details={"username": username, "ip": ip, "scope": "ip", "window_seconds": settings.LOGIN_IP_FAILURE_WINDOW},
     )

@@ -13,8 +13,7 @@ from django.dispatch import receiver
 from django.shortcuts import render
 from django.utils import timezone
 
-from privexbot.audit import audit_record
-from privexbot.metrics.definitions import LOCKOUTS
+from privexbot.audit import record_lockout
 
 
 def retry_at(username: str):
@@ -40,12 +39,9 @@ def _on_locked_out(sender, request, username, ip_address, **kwargs):
     # only the first has a failure count (the later ones are refused before anything is counted).
     if getattr(request, "axes_failures_since_start", None) is None:
         return
-    LOCKOUTS.labels(channel="login").inc()
-    audit_record(
-        event_type="auth",
-        action="lockout",
+    record_lockout(
+        channel="login",
         request=request,
-        success=False,
         details={
             "username": str(username or "")[:150],
             "ip": ip_address,
