@@ -17,7 +17,6 @@ agree even while the system is in use.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import shutil
 import subprocess
@@ -160,11 +159,12 @@ def _archive_storage(path: Path, key: bytes) -> dict:
         with tarfile.open(fileobj=hashing, mode="w|") as tar:
             if storage.blobs.kind == "local":
                 for name in storage.stored_files():
-                    info = tarfile.TarInfo(name)
-                    with storage.blobs.reader(name) as fh:
-                        data = fh.read()
-                    info.size = len(data)
-                    tar.addfile(info, io.BytesIO(data))
+                    # Streamed from the file (its size from the filesystem): a large upload never sits in memory.
+                    with open(storage.blobs.path(name), "rb") as fh:
+                        info = tar.gettarinfo(arcname=name, fileobj=fh)
+                        info.uid = info.gid = 0
+                        info.uname = info.gname = ""
+                        tar.addfile(info, fh)
         sealed.close()
     return {"sha256": hashing.digest.hexdigest(), "bytes": hashing.size}
 
