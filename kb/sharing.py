@@ -116,7 +116,7 @@ def on_member_removed(sender, *, workspace, user, actor=None, request=None, **kw
     """End what the workspace gave the removed member beyond the membership itself (see the module doc)."""
     from guardian.models import UserObjectPermission
 
-    from tenants.services import api_token_revoke
+    from tenants.tokens import api_token_revoke
 
     kb_ids = list(KnowledgeBase.objects.filter(workspace=workspace).values_list("pk", flat=True))
     if not kb_ids:

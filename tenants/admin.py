@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from privexbot.admin_base import ViewOnly
 from tenants.models import ApiToken, Invitation, Membership, Organization, UserSecurity, Workspace
-from tenants.services import api_token_revoke
+from tenants.tokens import api_token_revoke
 
 
 class WorkspaceInline(admin.TabularInline):

@@ -1,4 +1,5 @@
-"""Writes for organizations, workspaces and memberships (API tokens: tenants.tokens, re-exported here)."""
+"""Bootstrap of the first organization, workspace and owner. (Members: tenants.members; invitations:
+tenants.invitations; API keys: tenants.tokens.)"""
 
 from __future__ import annotations
 
@@ -8,15 +9,6 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from tenants.models import Membership, Organization, Role, Workspace
-
-# The token rules grew into their own module; these names stay importable from here for every door.
-from tenants.tokens import (  # noqa: F401
-    TOKEN_PREFIX,
-    api_token_create,
-    api_token_revoke,
-    api_token_rotate,
-    hash_token,
-)
 
 
 @transaction.atomic

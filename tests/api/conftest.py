@@ -28,7 +28,7 @@ def api(db):
     """api(user) -> an APIClient authenticated with a real bearer token; api() is anonymous. The key has the
     `admin` scope unless told otherwise (api(user, scopes=[...], kb_ids=[...])), so by default a test sees
     exactly what the user's role allows."""
-    from tenants.services import api_token_create
+    from tenants.tokens import api_token_create
 
     def make(user=None, **token_options):
         client = APIClient()

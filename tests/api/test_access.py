@@ -10,7 +10,7 @@ from django.utils import timezone
 from drafts.services import draft_source_add_text
 from kb.services import document_create_from_text
 from tenants.models import Invitation
-from tenants.services import api_token_create
+from tenants.tokens import api_token_create
 from tests.api.conftest import TEXT, error_of
 
 PERSONAS = ("anonymous", "outsider", "viewer", "member", "owner")

@@ -123,7 +123,7 @@ def poll(fetch, *, done, failed, timeout: float, what: str):
 
 
 def test_draft_to_search_to_delete_over_http(live_server, worker_process, settings, owner, corpus, docs_site):
-    from tenants.services import api_token_create
+    from tenants.tokens import api_token_create
 
     settings.CRAWL_ALLOW_PRIVATE = True  # the docs site is on 127.0.0.1 (the live server runs in this process)
     worker_process(CRAWL_ALLOW_PRIVATE="true")

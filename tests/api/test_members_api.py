@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from privexbot.models import AuditEvent
 from tenants.models import ApiToken, Invitation, Membership, Role, Workspace
-from tenants.services import hash_token
+from tenants.tokens import hash_token
 from tests.api.conftest import error_of
 from tests.conftest import make_user
 

@@ -14,7 +14,7 @@ from schemathesis.generation import GenerationMode
 from drafts.services import draft_create, draft_source_add_text
 from kb.models import KnowledgeBase
 from kb.services import document_create_from_text
-from tenants.services import api_token_create
+from tenants.tokens import api_token_create
 from tests.api.conftest import TEXT
 
 pytestmark = pytest.mark.django_db

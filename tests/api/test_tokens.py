@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from privexbot.models import AuditEvent
 from tenants.models import ApiToken
-from tenants.services import api_token_create, api_token_rotate, hash_token
+from tenants.tokens import api_token_create, api_token_rotate, hash_token
 from tests.api.conftest import error_of
 
 pytestmark = pytest.mark.django_db

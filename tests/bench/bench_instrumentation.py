@@ -62,7 +62,7 @@ def main():
 
     from kb import search
     from kb.search import selector
-    from tenants.services import api_token_create
+    from tenants.tokens import api_token_create
 
     user, workspace = bench_user_and_workspace()
     kb = build_kb(user, workspace)
@@ -82,7 +82,7 @@ def main():
     print(f"chunk_search, bare selector:        {b:.3f} ms (median over rounds and modes)")
     print(f"chunk_search, with search metrics:  {w:.3f} ms   ratio {w / b:.3f}")
 
-    token = api_token_create(user=user, name="bench", **({"scopes": ["search"]} if _has_scopes() else {}))[1]
+    token = api_token_create(user=user, name="bench", scopes=["search"])[1]
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     url = f"/api/v1/knowledge-bases/{kb.pk}/search"
     client = Client()
@@ -106,14 +106,6 @@ def main():
     p, f = statistics.median(plain), statistics.median(full)
     print(f"API hybrid search, without metrics/request-id middlewares: {p:.3f} ms")
     print(f"API hybrid search, as deployed:                             {f:.3f} ms   ratio {f / p:.3f}")
-
-
-def _has_scopes() -> bool:
-    import inspect
-
-    from tenants.services import api_token_create
-
-    return "scopes" in inspect.signature(api_token_create).parameters
 
 
 if __name__ == "__main__":

@@ -347,7 +347,7 @@ def bench_http_concurrency(user, kb, queries: list[str], *, workers: int, client
 
     from django.conf import settings
 
-    from tenants.services import api_token_create
+    from tenants.tokens import api_token_create
 
     _, token = api_token_create(user=user, name="bench-search-http")
     with socket.socket() as probe:

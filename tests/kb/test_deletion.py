@@ -211,7 +211,7 @@ def test_database_blob_store_deletes_rows_and_vacuum_waits_for_commit(settings, 
 
 
 def test_receipt_doors_are_scoped_to_the_workspace(kb, make_kb, owner, member, outsider, no_enqueue):
-    from tenants.services import api_token_create
+    from tenants.tokens import api_token_create
 
     index_text(kb, owner)
     other = make_kb("Other")
@@ -244,7 +244,7 @@ def test_receipt_doors_are_scoped_to_the_workspace(kb, make_kb, owner, member, o
 
 
 def test_api_delete_points_to_its_receipt(kb, owner, no_enqueue):
-    from tenants.services import api_token_create
+    from tenants.tokens import api_token_create
 
     _, token = api_token_create(user=owner, name="t", scopes=["admin"])
     client = APIClient()

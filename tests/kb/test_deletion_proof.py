@@ -115,7 +115,7 @@ def indexed(kb, owner, no_enqueue, settings):
     chunk_hashes = list(Chunk.objects.filter(document=document).values_list("content_hash", flat=True))
     assert chunk_hashes and any(sentence in c for c in Chunk.objects.values_list("content", flat=True))
 
-    from tenants.services import api_token_create
+    from tenants.tokens import api_token_create
 
     _, token = api_token_create(user=owner, name="proof", scopes=["search"])
     api = APIClient()

@@ -27,7 +27,7 @@ def tenant_b(db):
 
 
 def api_for(user):
-    from tenants.services import api_token_create
+    from tenants.tokens import api_token_create
 
     _, token = api_token_create(user=user, name="tests", scopes=["read"])
     client = APIClient()

@@ -116,7 +116,7 @@ def test_reprocess_while_a_real_worker_is_mid_document_is_refused_and_loses_noth
     from rest_framework.test import APIClient
 
     from kb.pipeline import runner, runtime
-    from tenants.services import api_token_create
+    from tenants.tokens import api_token_create
 
     _, token = api_token_create(user=owner, name="tests", scopes=["write"])
     api = APIClient()

@@ -201,7 +201,7 @@ def test_audit_export_command_writes_the_selected_events(tmp_path, workspace):
 def test_admin_actions_are_audited_with_the_callers_address(client, owner):
     from django.contrib.auth import get_user_model
 
-    from tenants.services import api_token_create
+    from tenants.tokens import api_token_create
 
     token, _ = api_token_create(user=owner, name="to be revoked by staff", scopes=["read"])
     root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")

@@ -59,7 +59,7 @@ sys.stdout.write("RESULT " + json.dumps({"status": response.status_code, "id": r
 def test_json_format_writes_one_object_per_line_with_the_request_and_user_ids(transactional_db, owner):
     from django.db import connection
 
-    from tenants.services import api_token_create
+    from tenants.tokens import api_token_create
 
     _, token = api_token_create(user=owner, name="logs-json")
     env = {
@@ -234,7 +234,7 @@ def test_one_upload_is_followed_by_its_request_id_into_the_worker_json_lines(
 
     from drafts.models import DraftSource
     from kb.models import Document
-    from tenants.services import api_token_create
+    from tenants.tokens import api_token_create
 
     log_file = tmp_path / "worker.log"
     _worker_with_stderr_to(worker_process, log_file, LOG_FORMAT="json")

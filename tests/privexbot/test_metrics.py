@@ -147,7 +147,7 @@ def test_after_ingestion_and_searches_every_metric_is_listed_and_the_counters_mo
     from django.contrib.admin.models import CHANGE, LogEntry
 
     from privexbot.metrics import collectors
-    from tenants.services import api_token_create
+    from tenants.tokens import api_token_create
 
     before = scrape(client)
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from privexbot.models import AuditEvent
 from tenants import members
 from tenants.models import ApiToken, Membership, Role, Workspace
-from tenants.services import hash_token
+from tenants.tokens import hash_token
 from tests.conftest import make_user
 
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from privexbot.models import AuditEvent
 from tenants.identity.services import mfa_reset, organization_mfa_required_set
-from tenants.services import api_token_create
+from tenants.tokens import api_token_create
 from tests.conftest import PASSWORD
 from tests.tenants.identity_helpers import (
     enrol_totp,

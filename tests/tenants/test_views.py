@@ -1,6 +1,6 @@
 from django.urls import reverse
 
-from tenants.services import api_token_create
+from tenants.tokens import api_token_create
 
 
 def test_anonymous_html_is_redirected_to_login(client, db):

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from privexbot.errors import ServiceError
 from tenants.models import Scope
-from tenants.services import api_token_create
+from tenants.tokens import api_token_create
 
 
 class Command(BaseCommand):
