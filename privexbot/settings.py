@@ -422,6 +422,11 @@ DEFAULT_EMBEDDING_MODEL = env_str("DEFAULT_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 EMBEDDING_CACHE_TTL = env_int("EMBEDDING_CACHE_TTL", 2592000, minimum=0)
 EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", "auto", {"auto", "onnx", "torch"})
 MAX_FILE_SIZE = env_size("MAX_FILE_SIZE", "50MB")
+# KB archives (kb.portability): the largest upload, what its members may expand to in total, and how many
+# documents one may hold; beyond them an import is refused before anything is created.
+KB_ARCHIVE_MAX_SIZE = env_size("KB_ARCHIVE_MAX_SIZE", "2GB")
+KB_ARCHIVE_MAX_EXPANDED = env_size("KB_ARCHIVE_MAX_EXPANDED", "8GB")
+KB_ARCHIVE_MAX_DOCUMENTS = env_int("KB_ARCHIVE_MAX_DOCUMENTS", 10000, minimum=1)
 ALLOWED_FILE_TYPES = [
     t.lower().lstrip(".") for t in env_list("ALLOWED_FILE_TYPES", ["pdf", "docx", "txt", "md", "csv", "xlsx", "html"])
 ]

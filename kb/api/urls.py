@@ -1,9 +1,10 @@
 from django.urls import path
 
-from kb.api import views
+from kb.api import portability, views
 
 urlpatterns = [
     path("", views.KnowledgeBaseListView.as_view(), name="api-kbs"),
+    path("import", portability.ImportView.as_view(), name="api-kb-import"),
     path("<uuid:kb_id>/", views.KnowledgeBaseDetailView.as_view(), name="api-kb"),
     path("<uuid:kb_id>/documents/", views.DocumentListView.as_view(), name="api-kb-documents"),
     path("<uuid:kb_id>/documents/<uuid:document_id>/", views.DocumentDetailView.as_view(), name="api-kb-document"),
@@ -16,4 +17,5 @@ urlpatterns = [
     path("<uuid:kb_id>/search", views.SearchView.as_view(), name="api-kb-search"),
     path("<uuid:kb_id>/legal-hold", views.LegalHoldView.as_view(), name="api-kb-legal-hold"),
     path("<uuid:kb_id>/retention", views.RetentionPreviewView.as_view(), name="api-kb-retention"),
+    path("<uuid:kb_id>/export", portability.ExportView.as_view(), name="api-kb-export"),
 ]

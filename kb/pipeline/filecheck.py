@@ -149,9 +149,11 @@ def _check_zip_listing(infos: list[zipfile.ZipInfo], archive_size: int) -> None:
         raise PipelineError("zip_bomb", f"This archive has {len(infos)} entries (limit {ZIP_MAX_ENTRIES}).")
     declared_total = 0
     for info in infos:
-        _check_entry_name(info.filename)
+        check_entry_name(info.filename)
+        if info.flag_bits & 0x1:  # zip-level encryption: no Office writer uses it, and reading it raises
+            raise PipelineError("encrypted", f"This archive has an encrypted entry ({info.filename!r}).")
         declared_total += info.file_size
-        _check_entry_size(info.filename, info.file_size, info.compress_size)
+        check_entry_size(info.filename, info.file_size, info.compress_size)
     if declared_total > ZIP_MAX_TOTAL_SIZE:
         raise PipelineError(
             "zip_bomb",
@@ -161,13 +163,13 @@ def _check_zip_listing(infos: list[zipfile.ZipInfo], archive_size: int) -> None:
         raise PipelineError("zip_bomb", "This archive is compressed suspiciously well (a zip bomb).")
 
 
-def _check_entry_name(name: str) -> None:
+def check_entry_name(name: str) -> None:
     parts = name.split("/")
     if name.startswith("/") or "\\" in name or ".." in parts or (len(name) > 1 and name[1] == ":") or "\x00" in name:
         raise PipelineError("unsafe_archive", f"This archive contains an unsafe file path: {name!r}.")
 
 
-def _check_entry_size(name: str, size: int, compressed: int) -> None:
+def check_entry_size(name: str, size: int, compressed: int) -> None:
     if size > ZIP_MAX_ENTRY_SIZE:
         raise PipelineError(
             "zip_bomb",
@@ -188,7 +190,7 @@ def _check_zip_contents(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> No
             while chunk := fh.read(_ZIP_READ_CHUNK):
                 entry += len(chunk)
                 total += len(chunk)
-                _check_entry_size(info.filename, entry, info.compress_size)
+                check_entry_size(info.filename, entry, info.compress_size)
                 if total > ZIP_MAX_TOTAL_SIZE:
                     raise PipelineError("zip_bomb", "This archive expands to more data than allowed (a zip bomb).")
 

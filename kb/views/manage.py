@@ -1,23 +1,16 @@
-"""KB settings, delete (with an export offered first) and the JSON export."""
+"""KB settings, and delete (with the archive export offered first: kb.views.portability)."""
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils.text import slugify
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods
 
 from kb.forms import KBDeleteForm, KBSettingsForm
-from kb.models import Chunk
 from kb.views.common import get_kb
 from kb.views.retention import settings_context
-from privexbot.audit import audit_record
 from privexbot.errors import Conflict
-from privexbot.metrics.definitions import DATA_EXPORTS
 from tenants.models import Perm
 
 
@@ -51,33 +44,3 @@ def kb_delete(request, kb_id):
             return redirect("kb:receipt", receipt_id=form.receipt.pk)  # lands on the signed deletion receipt
     context = {"kb": kb, "perms": perms, "form": form, "document_count": kb.documents.count()}
     return render(request, "kb/delete.html", context, status=400 if form.errors else status)
-
-
-def _export_lines(kb):
-    yield '{"knowledge_base": ' + json.dumps(
-        {"id": str(kb.pk), "name": kb.name, "description": kb.description, "chunking_config": kb.chunking_config,
-         "embedding_config": kb.embedding_config, "vector_store_config": kb.vector_store_config}
-    ) + ',\n"documents": ['  # fmt: skip
-    for n, document in enumerate(kb.documents.order_by("created_at")):
-        chunks = Chunk.objects.filter(kb=kb, document=document).order_by("index")
-        item = {
-            "id": str(document.pk), "name": document.name, "source_type": document.source_type, "url": document.url,
-            "file_type": document.file_type, "status": document.status, "metadata": document.metadata,
-            "chunks": list(chunks.values("index", "content", "token_count", "metadata")),
-        }  # fmt: skip
-        yield ("," if n else "") + "\n" + json.dumps(item)  # one document at a time: memory stays flat
-    yield "\n]}\n"
-
-
-@login_required
-@require_GET
-def kb_export(request, kb_id):
-    """The KB's documents and chunks as one JSON file (served as a download, never rendered as HTML)."""
-    kb, _ = get_kb(request, kb_id)
-    audit_record(event_type="data_export", action="export", user=request.user, request=request,
-                 workspace=kb.workspace, resource=kb)  # fmt: skip
-    DATA_EXPORTS.labels(door="web").inc()
-    response = StreamingHttpResponse(_export_lines(kb), content_type="application/json")
-    filename = f"{slugify(kb.name) or 'knowledge-base'}-export.json"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response

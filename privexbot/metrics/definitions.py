@@ -75,6 +75,9 @@ UNAUTHORIZED_ACCESS = Counter(
     ["resource", "outcome"],
 )
 DATA_EXPORTS = Counter("privexbot_data_exports", "Data export events (a knowledge base exported), by door.", ["door"])
+KB_IMPORTS = Counter(
+    "privexbot_kb_imports", "Knowledge bases imported from an archive (kb.portability), by door.", ["door"]
+)
 ADMIN_ACTIONS = Counter(
     "privexbot_admin_actions",
     "Django admin actions recorded in the admin log, by action: add, change, delete.",

@@ -17,6 +17,7 @@ import re
 import subprocess
 import tempfile
 import uuid
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -127,8 +128,10 @@ def indexed(kb, owner, no_enqueue, settings):
 
     browser = Client()
     browser.force_login(owner)
-    export = browser.get(reverse("kb:export", args=[kb.pk]))
-    assert sentence in b"".join(export.streaming_content).decode()
+    export = browser.get(reverse("kb:export", args=[kb.pk]))  # the archive: a download to the user, nothing kept here
+    with zipfile.ZipFile(io.BytesIO(b"".join(export.streaming_content))) as archive:
+        assert sentence in archive.read("documents/000001/chunks.jsonl").decode()
+        assert sentence.encode() in archive.read("documents/000001/original.txt")
     return {"kb": kb, "sentence": sentence, "chunk_hashes": chunk_hashes, "file_hash": document.content_hash,
             "browser": browser, "document": document}  # fmt: skip
 

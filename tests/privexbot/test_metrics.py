@@ -4,6 +4,7 @@ shared multiprocess directory (and `manage.py serve_metrics` on a machine with o
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -170,7 +172,8 @@ def test_after_ingestion_and_searches_every_metric_is_listed_and_the_counters_mo
     assert client.get(reverse("kb:settings", kwargs={"kb_id": kb.pk})).status_code == 403
     client.force_login(owner)
     export = client.get(reverse("kb:export", kwargs={"kb_id": kb.pk}))
-    assert export.status_code == 200 and b"Refunds" in b"".join(export.streaming_content)
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(export.streaming_content)))  # the KB archive (kb.portability)
+    assert export.status_code == 200 and b"Refunds" in archive.read("documents/000001/chunks.jsonl")
     LogEntry.objects.log_actions(owner.pk, [kb], CHANGE, change_message="renamed", single_object=True)
     key = f"metrics-test-{uuid.uuid4()}"
     assert cache.get(key) is None

@@ -1,6 +1,8 @@
 """KB page: documents with polling, retry, add sources, settings, delete + export, and who may do what."""
 
+import io
 import json
+import zipfile
 
 import pytest
 from django.urls import reverse
@@ -121,16 +123,21 @@ def test_delete_offers_an_export_and_needs_the_name(client_for, owner, kb, docum
     assert AuditEvent.objects.filter(event_type="knowledge_base", action="delete", resource_id=str(kb.pk)).exists()
 
 
-def test_export_is_a_json_download_of_documents_and_chunks(client_for, viewer, kb, documents):
+def test_export_is_an_archive_download_of_documents_and_chunks(client_for, viewer, kb, documents):
+    # The fixture's chunks as the pipeline leaves them: under the document's version, with their vectors.
+    Document.objects.filter(pk=documents["ready"].pk).update(version=1)
+    Chunk.objects.filter(document=documents["ready"]).update(embedding=[0.1] * 384)
     response = client_for(viewer).get(reverse("kb:export", args=[kb.pk]))
-    assert response["Content-Type"] == "application/json"
-    assert response["Content-Disposition"] == 'attachment; filename="product-docs-export.json"'
-    data = json.loads(b"".join(response.streaming_content))
-    assert data["knowledge_base"]["name"] == "Product docs"
-    by_name = {d["name"]: d for d in data["documents"]}
-    assert [c["index"] for c in by_name["Refund policy"]["chunks"]] == [0, 1]
-    assert "<script>" in by_name["Refund policy"]["chunks"][1]["content"]  # data, never rendered as HTML
-    assert by_name["scan.pdf"]["chunks"] == []
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"] == 'attachment; filename="product-docs.pxkb.zip"'
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["knowledge_base"]["name"] == "Product docs" and manifest["counts"]["documents"] == 2
+    by_name = {json.loads(archive.read(f"{d}/document.json"))["name"]: d for d in manifest["documents"]}
+    chunks = [json.loads(line) for line in archive.read(f"{by_name['Refund policy']}/chunks.jsonl").splitlines()]
+    assert [c["index"] for c in chunks] == [0, 1]
+    assert "<script>" in chunks[1]["content"]  # data, never rendered as HTML
+    assert f"{by_name['scan.pdf']}/chunks.jsonl" not in archive.namelist()  # failed: nothing indexed to carry
     assert AuditEvent.objects.filter(action="export", resource_id=str(kb.pk)).exists()
 
 
