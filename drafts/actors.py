@@ -3,11 +3,23 @@
 import dramatiq
 
 from drafts import processing
+from drafts.selectors import source_parse_workspace
+from privexbot.metrics.definitions import PARSE_SLOT_WAITS
+from privexbot.slots import SlotsBusy, parse_slot, slot_retry_delay_ms
 
 
 @dramatiq.actor(queue_name="drafts", max_retries=0, time_limit=2 * 3600 * 1000)
 def parse_draft_source(source_id: str) -> None:
-    processing.parse_source(source_id)
+    workspace_id = source_parse_workspace(source_id)
+    if workspace_id is None:  # not waiting for a worker: parse_source finds nothing to do
+        processing.parse_source(source_id)
+        return
+    try:
+        with parse_slot(workspace_id):  # fairness between workspaces (privexbot.slots)
+            processing.parse_source(source_id)
+    except SlotsBusy:
+        PARSE_SLOT_WAITS.labels(kind="draft_source").inc()
+        parse_draft_source.send_with_options(args=(str(source_id),), delay=slot_retry_delay_ms())
 
 
 @dramatiq.actor(queue_name="drafts", max_retries=0, time_limit=6 * 3600 * 1000)

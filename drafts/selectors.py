@@ -80,3 +80,19 @@ def draft_processing_status(*, draft: KBDraft) -> dict:
         "sources_processing": sum(1 for s in sources if s.is_unfinished),
         "sources_failed": sum(1 for s in sources if s.status == SourceStatus.ERROR),
     }
+
+
+def source_parse_workspace(source_id) -> object | None:
+    """The workspace whose parse slot (privexbot.slots) parsing this source needs, or None when it is not
+    waiting for a worker."""
+    from django.db.models import Q
+
+    from drafts import states
+
+    claimable = Q(status=SourceStatus.PENDING) | states.worker_silent()
+    try:
+        source_id = parse_uuid(source_id)
+    except Http404:  # a message naming no valid id: the task body ignores it too
+        return None
+    rows = DraftSource.objects.filter(claimable, pk=source_id)
+    return rows.values_list("draft__workspace_id", flat=True).first()

@@ -4,9 +4,14 @@ Task bodies (kb.pipeline.runner) never send messages: they return an Outcome, an
 talks to the broker, so the pipeline can be run and tested without one.
 """
 
+from contextlib import nullcontext
+
 import dramatiq
 
 from kb.pipeline import runner
+from kb.selectors import document_parse_workspace
+from privexbot.metrics.definitions import PARSE_SLOT_WAITS
+from privexbot.slots import SlotsBusy, parse_slot, slot_retry_delay_ms
 
 # Dramatiq's own retries are off: the runner counts attempts in the database (so a killed worker's
 # attempt counts too) and asks for a retry in its Outcome, or quarantines.
@@ -15,7 +20,16 @@ from kb.pipeline import runner
 
 @dramatiq.actor(queue_name="ingest", max_retries=0, time_limit=6 * 3600 * 1000)
 def process_document(document_id: str) -> None:
-    outcome = runner.process(document_id)
+    workspace_id = document_parse_workspace(document_id)
+    try:
+        # A document that must be parsed takes one of its workspace's parse slots (fairness, privexbot.slots);
+        # when they are all taken this thread goes on to other work and the message comes back shortly.
+        with parse_slot(workspace_id) if workspace_id else nullcontext():
+            outcome = runner.process(document_id)
+    except SlotsBusy:
+        PARSE_SLOT_WAITS.labels(kind="document").inc()
+        process_document.send_with_options(args=(str(document_id),), delay=slot_retry_delay_ms())
+        return
     if outcome.retry_after_ms is not None:
         process_document.send_with_options(args=(str(document_id),), delay=outcome.retry_after_ms)
 

@@ -147,3 +147,17 @@ def chunks_for_kb(*, kb: KnowledgeBase, document_id=None) -> QuerySet[Chunk]:
         .order_by("document__created_at", "document_id", "index")
     )
     return qs.filter(document_id=document_id) if document_id is not None else qs
+
+
+def document_parse_workspace(document_id) -> object | None:
+    """The workspace whose parse slot (privexbot.slots) a run of this document needs, or None when it needs
+    none: its parsed elements are kept (a finalized draft's documents), or it is not waiting for a worker."""
+    from kb import states
+
+    claimable = Q(status=DocumentStatus.QUEUED) | states.worker_silent()
+    try:
+        document_id = parse_uuid(document_id)
+    except Http404:  # a message naming no valid id: the task body ignores it too
+        return None
+    rows = Document.objects.filter(claimable, pk=document_id, elements_file="")
+    return rows.values_list("kb__workspace_id", flat=True).first()

@@ -497,6 +497,11 @@ PARSE_MAX_MEMORY_MB = env_int("PARSE_MAX_MEMORY_MB", 2048, minimum=256)
 PARSE_TIMEOUT = env_int("PARSE_TIMEOUT", 600, minimum=5)
 # Lets the parse child obey "_test_*" file types (exhaust memory, crash, hang): for the test suite only.
 PARSE_TEST_HOOKS = env_bool("PARSE_TEST_HOOKS", False)
+# Fairness (privexbot/slots.py): how many files one workspace may have parsing at once across every worker,
+# so one tenant's hostile or huge uploads leave worker threads for everyone else (0: no limit); a busy
+# workspace's next file is sent again after about PARSE_SLOT_RETRY_MS.
+PARSE_SLOTS_PER_WORKSPACE = env_int("PARSE_SLOTS_PER_WORKSPACE", 1, minimum=0)
+PARSE_SLOT_RETRY_MS = env_int("PARSE_SLOT_RETRY_MS", 3000, minimum=100)
 DOCUMENT_MAX_ATTEMPTS = env_int("DOCUMENT_MAX_ATTEMPTS", 3, minimum=1)
 DOCUMENT_STALE_AFTER = env_int("DOCUMENT_STALE_AFTER", 120, minimum=2)
 DRAFT_TTL_DAYS = env_float("DRAFT_TTL_DAYS", 7, minimum=0.01)

@@ -74,6 +74,11 @@ UNAUTHORIZED_ACCESS = Counter(
     "403 (visible but not allowed) or 404 (not visible: another tenant's or a guessed id).",
     ["resource", "outcome"],
 )
+PARSE_SLOT_WAITS = Counter(
+    "privexbot_parse_slot_waits",
+    "Files sent back to the queue because their workspace already had PARSE_SLOTS_PER_WORKSPACE parsing, by kind.",
+    ["kind"],
+)
 DATA_EXPORTS = Counter("privexbot_data_exports", "Data export events (a knowledge base exported), by door.", ["door"])
 KB_IMPORTS = Counter(
     "privexbot_kb_imports", "Knowledge bases imported from an archive (kb.portability), by door.", ["door"]
