@@ -16,6 +16,15 @@ def make_user(username: str):
     return get_user_model().objects.create_user(username=username, email=f"{username}@example.com", password=PASSWORD)
 
 
+def make_tenant(name: str, *, username: str | None = None) -> tuple[Workspace, object]:
+    """Another organization with one workspace and its owner: (workspace, owner)."""
+    organization = Organization.objects.create(name=name)
+    workspace = Workspace.objects.create(organization=organization, name=f"{name} docs")
+    user = make_user(username or name.lower())
+    Membership.objects.create(user=user, workspace=workspace, role=Role.OWNER)
+    return workspace, user
+
+
 @pytest.fixture
 def org(db):
     return Organization.objects.create(name="Acme")

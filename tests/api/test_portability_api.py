@@ -11,9 +11,9 @@ from kb.models import Chunk, KnowledgeBase
 from kb.search import chunk_search
 from privexbot.metrics.definitions import DATA_EXPORTS, EMBEDDINGS
 from privexbot.models import AuditEvent
-from tenants.models import Membership, Organization, Role, Workspace
+from tenants.models import Workspace
 from tests.api.conftest import error_of
-from tests.conftest import make_user
+from tests.conftest import make_tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -21,11 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def target(db):
     """A workspace of another organization and its owner."""
-    organization = Organization.objects.create(name="Initech")
-    workspace = Workspace.objects.create(organization=organization, name="Initech docs")
-    user = make_user("initech")
-    Membership.objects.create(user=user, workspace=workspace, role=Role.OWNER)
-    return workspace, user
+    return make_tenant("Initech")
 
 
 def _download(client, kb, **params):

@@ -15,8 +15,7 @@ import pytest
 from kb.models import Document, DocumentStatus
 from kb.services import document_create_from_file, document_create_from_text, kb_create
 from privexbot import slots
-from tenants.models import Membership, Organization, Role, Workspace
-from tests.conftest import make_user
+from tests.conftest import make_tenant
 from tests.hostile_files import FONT, pdf_from_objects, stream
 
 
@@ -30,14 +29,6 @@ def slow_pdf() -> bytes:
         stream(zlib.compress(ops, 9), b"/Filter /FlateDecode"),
         FONT,
     ])  # fmt: skip
-
-
-def tenant(name: str):
-    org = Organization.objects.create(name=name, slug=name.lower())
-    workspace = Workspace.objects.create(organization=org, name="Main", slug="main")
-    user = make_user(f"{name.lower()}-owner")
-    Membership.objects.create(user=user, workspace=workspace, role=Role.OWNER)
-    return workspace, user
 
 
 @pytest.mark.django_db
@@ -67,8 +58,8 @@ def test_slow_hostile_pdfs_in_one_workspace_do_not_stall_another_workspace(worke
     env = {"PARSE_SLOTS_PER_WORKSPACE": 1, "PARSE_SLOT_RETRY_MS": 500}
     worker_process(**env)
     worker_process(**env)  # two workers, one thread each: the shipped default of two worker threads
-    noisy_ws, noisy_user = tenant("Noisy")
-    quiet_ws, quiet_user = tenant("Quiet")
+    noisy_ws, noisy_user = make_tenant("Noisy")
+    quiet_ws, quiet_user = make_tenant("Quiet")
     noisy_kb = kb_create(workspace=noisy_ws, user=noisy_user, name="Uploads")
     quiet_kb = kb_create(workspace=quiet_ws, user=quiet_user, name="Handbook")
     data = slow_pdf()

@@ -23,8 +23,7 @@ from kb.services import document_create_from_text
 from privexbot.metrics.definitions import EMBEDDINGS, KB_IMPORTS
 from privexbot.models import AuditEvent
 from privexbot.storage import get_storage
-from tenants.models import Membership, Organization, Role, Workspace
-from tests.conftest import make_user
+from tests.conftest import make_tenant
 from tests.kb.conftest import upload
 
 CORPUS_FILES = ["md/nodejs-path.md", "txt/Apache-2.0.txt", "pdf/exam-n.pdf", "csv/iris.csv", "html/nodejs-dns.html"]
@@ -77,10 +76,7 @@ def assert_same_results(before, after):
 @pytest.fixture
 def other_owner(db):
     """Owner of a workspace in another organization: where the archive is imported."""
-    organization = Organization.objects.create(name="Initech")
-    workspace = Workspace.objects.create(organization=organization, name="Initech docs")
-    user = make_user("initech")
-    Membership.objects.create(user=user, workspace=workspace, role=Role.OWNER)
+    workspace, user = make_tenant("Initech")
     user.target = workspace
     return user
 
