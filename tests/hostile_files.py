@@ -216,10 +216,12 @@ def office_cases() -> list[Case]:
         ),  # fmt: skip
         Case("docx-deep-nesting", "deep.docx", lambda: docx_with_body(deep), TERMINAL),
         Case("docx-huge-paragraph", "long.docx", lambda: docx_with_body(para(random_words(400_000))), TERMINAL),
+        # 5,000: unstructured needs about 185 s (and near 2 GB) for 50,000 paragraphs — a large-document cost
+        # (issue 18), too slow for this suite.
         Case(
-            "docx-50k-paragraphs",
+            "docx-5k-paragraphs",
             "paras.docx",
-            lambda: docx_with_body("".join(para(f"Paragraph {i} {random_words(6, i)}") for i in range(50_000))),
+            lambda: docx_with_body("".join(para(f"Paragraph {i} {random_words(6, i)}") for i in range(5_000))),
             TEXT,
         ),  # fmt: skip
         Case("docx-no-body-text", "blank.docx", lambda: docx_with_body(""), TERMINAL),
