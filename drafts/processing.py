@@ -109,7 +109,7 @@ def parse_source(source_id) -> str | None:
     """Parse an uploaded file once, in a child process with limits; the elements are kept (encrypted)
     so previews never parse again. Returns the final status, or None when there was nothing to do."""
     bind(source_id=source_id)
-    from kb.pipeline.parse import parse_in_subprocess
+    from kb.pipeline.parse import configured_budget, parse_in_subprocess
     from privexbot.storage import get_storage
 
     source = _claim(source_id)
@@ -122,7 +122,8 @@ def parse_source(source_id) -> str | None:
             path = Path(tmp) / f"source.{source.file_type}"
             get_storage().copy_to(source.stored_file, path)
             [result] = parse_in_subprocess(
-                [(str(path), source.file_type)], memory_mb=settings.PARSE_MAX_MEMORY_MB, timeout=settings.PARSE_TIMEOUT
+                [(str(path), source.file_type)], memory_mb=settings.PARSE_MAX_MEMORY_MB, timeout=settings.PARSE_TIMEOUT,
+                budget=configured_budget(),
             )
         if isinstance(result, PipelineError):
             raise result

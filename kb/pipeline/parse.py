@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from kb.pipeline.budget import ParseBudget
 from kb.pipeline.parse_common import corrupt
 from kb.pipeline.parse_html import html_title, parse_html_string
 from kb.pipeline.types import Element, PipelineError
 
-__all__ = ["html_title", "parse_file", "parse_html_string", "parse_in_subprocess"]
+__all__ = ["configured_budget", "html_title", "parse_file", "parse_html_string", "parse_in_subprocess"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,18 +84,22 @@ def _parse_html_file(path: str) -> list[Element]:
 
 
 def parse_in_subprocess(
-    items: list[tuple[str, str]], *, memory_mb: int = 2048, cpu_seconds: int = 300, timeout: float = 600
-) -> list[list[Element] | PipelineError]:
+    items: list[tuple[str, str]], *, memory_mb: int = 2048, cpu_seconds: int = 300, timeout: float = 600,
+    budget: ParseBudget | None = None,
+) -> list[list[Element] | PipelineError]:  # fmt: skip
     """Parse (path, filetype) items in child processes; one result per item, in order.
 
     Items share a child to pay the import cost once. Limits apply per item: `memory_mb` of
-    address space (RLIMIT_AS), `cpu_seconds` of CPU and `timeout` wall-clock seconds. When a
-    child dies, finished items keep their results, the item it was on fails alone, and the
-    remaining items continue in a fresh child.
+    address space (RLIMIT_AS), `cpu_seconds` of CPU and `timeout` wall-clock seconds — or, with a
+    `budget` (what the workers pass: configured_budget()), CPU and wall clock that follow each file's size
+    and pages, with `timeout` as the wall-clock ceiling. When a child dies, finished items keep their
+    results, the item it was on fails alone, and the remaining items continue in a fresh child.
     """
     results: list[list[Element] | PipelineError | None] = [None] * len(items)
     while pending := [i for i, result in enumerate(results) if result is None]:
-        started_any = _run_child(items, pending, results, memory_mb=memory_mb, cpu_seconds=cpu_seconds, timeout=timeout)
+        started_any = _run_child(
+            items, pending, results, memory_mb=memory_mb, cpu_seconds=cpu_seconds, timeout=timeout, budget=budget
+        )
         if not started_any:
             # The child could not even start (broken install?): retrying would loop forever.
             for i in pending:
@@ -183,15 +188,18 @@ def _child_for(memory_mb: int, cpu_seconds: int) -> _Child:
     return child
 
 
-def _run_child(items, pending, results, *, memory_mb: int, cpu_seconds: int, timeout: float) -> bool:
+def _run_child(items, pending, results, *, memory_mb: int, cpu_seconds: int, timeout: float, budget=None) -> bool:
     """Run `pending` through this thread's persistent child, filling `results`; return whether it
     started any item. A child that dies or hangs is discarded; the next call starts a fresh one."""
     with tempfile.TemporaryDirectory(prefix="kbparse-") as tmp:
         request = os.path.join(tmp, "request.json")
         output = os.path.join(tmp, "results.jsonl")
         with open(request, "w") as fh:
-            json.dump({"items": [[i, *items[i]] for i in pending], "cpu_seconds": cpu_seconds}, fh)
-        monitor = _ChildMonitor(output)
+            request_body = {"items": [[i, *items[i]] for i in pending], "cpu_seconds": cpu_seconds}
+            if budget is not None:
+                request_body["budget"] = budget.as_dict()
+            json.dump(request_body, fh)
+        monitor = _ChildMonitor(output, timeout=timeout, budget=budget)
         for _attempt in range(2):  # a child that exited since its last request gets replaced once
             child = _child_for(memory_mb, cpu_seconds)
             try:
@@ -202,11 +210,11 @@ def _run_child(items, pending, results, *, memory_mb: int, cpu_seconds: int, tim
                 _children.child = None
         else:
             return False
-        killed_for_timeout = _watch(child.proc, monitor, results, timeout)
+        killed_for_timeout = _watch(child.proc, monitor, results)
         monitor.read(results)
         child.items += len(pending)
         if monitor.current is not None and results[monitor.current] is None:
-            results[monitor.current] = _death_error(child.proc.returncode, killed_for_timeout, timeout)
+            results[monitor.current] = _death_error(child.proc.returncode, killed_for_timeout, monitor.current_timeout)
             logger.warning(
                 "parse child died (rc=%s) on item %s: %s", child.proc.returncode, monitor.current, child.stderr_tail()
             )
@@ -216,12 +224,12 @@ def _run_child(items, pending, results, *, memory_mb: int, cpu_seconds: int, tim
         return monitor.started_any
 
 
-def _watch(proc: subprocess.Popen, monitor: _ChildMonitor, results, timeout: float) -> bool:
-    """Poll until the request ends or the child exits; kill it when one item exceeds the wall-clock timeout."""
+def _watch(proc: subprocess.Popen, monitor: _ChildMonitor, results) -> bool:
+    """Poll until the request ends or the child exits; kill it when one item exceeds its wall-clock limit."""
     while not monitor.ended and proc.poll() is None:
         time.sleep(_POLL_SECONDS)
         monitor.read(results)
-        if monitor.current is not None and time.monotonic() - monitor.current_since > timeout:
+        if monitor.current is not None and time.monotonic() - monitor.current_since > monitor.current_timeout:
             proc.kill()
             proc.wait()
             return True
@@ -231,8 +239,10 @@ def _watch(proc: subprocess.Popen, monitor: _ChildMonitor, results, timeout: flo
 class _ChildMonitor:
     """Follows the child's JSON-lines output: which item is running, which are done."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, timeout: float, budget: ParseBudget | None = None) -> None:
         self.path = path
+        self.timeout, self.budget = timeout, budget
+        self.current_timeout = timeout  # the running item's wall-clock limit
         self.offset = 0
         self.current: int | None = None
         self.current_since = 0.0
@@ -261,6 +271,11 @@ class _ChildMonitor:
             return
         if "start" in record:
             self.current, self.current_since, self.started_any = record["start"], time.monotonic(), True
+            if self.budget is not None:  # until the child has measured the file: the base budget's wall clock
+                self.current_timeout = self.budget.wall_seconds(int(self.budget.base_seconds), self.timeout)
+            return
+        if "budget" in record:
+            self.current_timeout = self.budget.wall_seconds(record["cpu_seconds"], self.timeout)
             return
         index = record["done"]
         error = record.get("error")
@@ -278,6 +293,16 @@ def _death_error(returncode: int | None, killed_for_timeout: bool, timeout: floa
         "resource_limit",
         "Parsing this file ran out of memory or crashed the parser; the file may be damaged.",
     )
+
+
+def configured_budget() -> ParseBudget:
+    """The workers' parse budget, from settings (PARSE_CPU_*)."""
+    from django.conf import settings
+
+    return ParseBudget(
+        base_seconds=settings.PARSE_CPU_BASE_SECONDS, per_page_seconds=settings.PARSE_CPU_PER_PAGE,
+        per_mb_seconds=settings.PARSE_CPU_PER_MB, ceiling_seconds=settings.PARSE_CPU_CEILING,
+    )  # fmt: skip
 
 
 def _child_env() -> dict[str, str]:

@@ -6,10 +6,11 @@ exhaust memory, crash or hang, for tests/kb/test_parse.py.
 The child does not load Django settings: kb.pipeline.parse starts it with privexbot.env.child_environment(),
 which carries the offline flags unstructured and the HF stack read at import time, and no secrets.
 
-REQUEST is JSON {"items": [[index, path, filetype], ...], "cpu_seconds": N}. For each item the
-child appends {"start": index} and then {"done": index, "elements": [...]} or
-{"done": index, "error": {...}} to OUTPUT (JSON lines, flushed), so the parent always knows
-which item was running if the child dies.
+REQUEST is JSON {"items": [[index, path, filetype], ...], "cpu_seconds": N} — or with "budget" (a
+kb.pipeline.budget.ParseBudget) each file's CPU budget follows its size and pages. For each item the
+child appends {"start": index} (with a budget, then {"budget": index, "cpu_seconds": N}) and then
+{"done": index, "elements": [...]} or {"done": index, "error": {...}} to OUTPUT (JSON lines, flushed),
+so the parent always knows which item was running if the child dies.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import resource
 import sys
 import time
 
+from kb.pipeline.budget import ParseBudget, file_budget
 from kb.pipeline.parse import parse_file
 from kb.pipeline.types import PipelineError
 
@@ -31,9 +33,18 @@ def main(request_path: str, output_path: str, *, test_hooks: bool = False) -> in
     with open(request_path) as fh:
         request = json.load(fh)
     with open(output_path, "a", encoding="utf-8") as out:
+        budget = ParseBudget(**request["budget"]) if request.get("budget") else None
         for index, path, filetype in request["items"]:
-            _reset_cpu_budget(request["cpu_seconds"])
-            _emit(out, {"start": index})
+            if budget is None:
+                _reset_cpu_budget(request["cpu_seconds"])
+                _emit(out, {"start": index})
+            else:  # the file's own budget (kb.pipeline.budget), counted under the base budget
+                _reset_cpu_budget(int(budget.base_seconds))
+                _emit(out, {"start": index})
+                cpu_seconds = file_budget(path, filetype, budget) if not filetype.startswith("_test_") else None
+                cpu_seconds = cpu_seconds or int(budget.base_seconds)
+                _reset_cpu_budget(cpu_seconds)
+                _emit(out, {"budget": index, "cpu_seconds": cpu_seconds})
             try:
                 elements = _parse(path, filetype, test_hooks=test_hooks)
             except PipelineError as exc:

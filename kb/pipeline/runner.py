@@ -320,7 +320,7 @@ def load_elements(document: Document, *, attempt: int | None = None) -> list[dic
         raise PipelineError("missing_source", "The document has neither a stored file nor parsed content.")
 
     from kb.pipeline.filecheck import check_file
-    from kb.pipeline.parse import parse_in_subprocess
+    from kb.pipeline.parse import configured_budget, parse_in_subprocess
 
     # The document id in the name: a deletion removes what a crashed run left here (kb.deletion).
     with tempfile.TemporaryDirectory(prefix=f"pxb-parse-{document.pk}-") as tmp:
@@ -337,7 +337,8 @@ def load_elements(document: Document, *, attempt: int | None = None) -> list[dic
             max_size=settings.MAX_FILE_SIZE,
         )
         [result] = parse_in_subprocess(
-            [(str(path), filetype)], memory_mb=settings.PARSE_MAX_MEMORY_MB, timeout=settings.PARSE_TIMEOUT
+            [(str(path), filetype)], memory_mb=settings.PARSE_MAX_MEMORY_MB, timeout=settings.PARSE_TIMEOUT,
+                budget=configured_budget(),
         )
     if isinstance(result, PipelineError):
         raise result
