@@ -122,7 +122,9 @@ def parse_source(source_id) -> str | None:
             path = Path(tmp) / f"source.{source.file_type}"
             get_storage().copy_to(source.stored_file, path)
             [result] = parse_in_subprocess(
-                [(str(path), source.file_type)], memory_mb=settings.PARSE_MAX_MEMORY_MB, timeout=settings.PARSE_TIMEOUT,
+                [(str(path), source.file_type)],
+                memory_mb=settings.PARSE_MAX_MEMORY_MB,
+                timeout=settings.PARSE_TIMEOUT,
                 budget=configured_budget(),
             )
         if isinstance(result, PipelineError):

@@ -337,8 +337,10 @@ def load_elements(document: Document, *, attempt: int | None = None) -> list[dic
             max_size=settings.MAX_FILE_SIZE,
         )
         [result] = parse_in_subprocess(
-            [(str(path), filetype)], memory_mb=settings.PARSE_MAX_MEMORY_MB, timeout=settings.PARSE_TIMEOUT,
-                budget=configured_budget(),
+            [(str(path), filetype)],
+            memory_mb=settings.PARSE_MAX_MEMORY_MB,
+            timeout=settings.PARSE_TIMEOUT,
+            budget=configured_budget(),
         )
     if isinstance(result, PipelineError):
         raise result
