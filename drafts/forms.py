@@ -70,16 +70,35 @@ def _lines(value: str) -> list[str]:
     return [line.strip() for line in (value or "").splitlines() if line.strip()]
 
 
+def _checked_patterns(value: str) -> str:
+    """Each line compiled with the crawler's linear-time engine (RE2); the error names the pattern."""
+    from drafts.crawler.patterns import PatternError, check_patterns
+
+    try:
+        check_patterns(_lines(value))
+    except PatternError as exc:
+        raise forms.ValidationError(str(exc)) from None
+    return value
+
+
 class WebsiteSourceForm(Form):
     url = forms.URLField(max_length=2000, label="Start URL", assume_scheme="https")
     max_depth = forms.IntegerField(min_value=0, max_value=10, initial=2, label="Link depth")
     max_pages = forms.IntegerField(min_value=1, max_value=1000, initial=50, label="Maximum pages")
     include_patterns = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="One per line, e.g. /docs/*"
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One per line: a regex (e.g. /docs/), or glob: and a glob (e.g. glob:*/docs/*)",
     )
     exclude_patterns = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="One per line"
     )
+
+    def clean_include_patterns(self) -> str:
+        return _checked_patterns(self.cleaned_data["include_patterns"])
+
+    def clean_exclude_patterns(self) -> str:
+        return _checked_patterns(self.cleaned_data["exclude_patterns"])
 
     def crawl_config(self) -> dict:
         data = self.cleaned_data

@@ -467,6 +467,11 @@ BACKUP_KEY = env_str("BACKUP_KEY")
 if BACKUP_KEY:
     from privexbot.storage import parse_keyring
 
+# Limits of one crawl child (drafts.crawler.handle.CrawlLimits): CPU seconds (RLIMIT_CPU), address space
+# (RLIMIT_AS) and wall-clock seconds for the whole crawl; past one the crawl ends with the reason, pages kept.
+CRAWL_CPU_SECONDS = env_int("CRAWL_CPU_SECONDS", 600, minimum=1)
+CRAWL_MEMORY_MB = env_int("CRAWL_MEMORY_MB", 1024, minimum=256)
+CRAWL_MAX_SECONDS = env_int("CRAWL_MAX_SECONDS", 1800, minimum=10)
     parse_keyring(BACKUP_KEY, "BACKUP_KEY")
 # Deletion receipts are signed with HMAC-SHA256 (privexbot.receipts) under this key; unset, a key derived from
 # SECRET_KEY. Set it (or RECEIPT_SIGNING_KEY_FILE) so that rotating SECRET_KEY does not void older receipts.

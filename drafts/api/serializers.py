@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from drafts.crawler.config import LIMITS
+from drafts.crawler.patterns import MAX_PATTERN_LENGTH, MAX_PATTERNS, PatternError, compile_pattern
 from privexbot.api.serializers import JSONObjectField, JSONStringObjectField
 
 PREVIEW_MAX_LIMIT = 1000
@@ -23,13 +24,29 @@ class FileSourceRequest(serializers.Serializer):
     metadata = JSONStringObjectField(required=False, allow_blank=True, help_text="a JSON object, as a string")
 
 
+def _usable_patterns(patterns: list[str]) -> None:
+    """Compiled with the crawler's linear-time engine (RE2): a 400 naming the pattern, not a failed crawl."""
+    for pattern in patterns:
+        try:
+            compile_pattern(pattern.strip())
+        except PatternError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
 class WebsiteCrawlConfig(serializers.Serializer):
     max_depth = serializers.IntegerField(min_value=LIMITS["max_depth"][0], max_value=LIMITS["max_depth"][1])
     max_pages = serializers.IntegerField(min_value=LIMITS["max_pages"][0], max_value=LIMITS["max_pages"][1])
     include_patterns = serializers.ListField(
-        child=serializers.CharField(max_length=500), max_length=50, help_text="regexes, or 'glob:' + a glob"
+        child=serializers.CharField(max_length=MAX_PATTERN_LENGTH),
+        max_length=MAX_PATTERNS,
+        validators=[_usable_patterns],
+        help_text="RE2 regexes (no look-around or back-references), or 'glob:' + a glob",
     )
-    exclude_patterns = serializers.ListField(child=serializers.CharField(max_length=500), max_length=50)
+    exclude_patterns = serializers.ListField(
+        child=serializers.CharField(max_length=MAX_PATTERN_LENGTH),
+        max_length=MAX_PATTERNS,
+        validators=[_usable_patterns],
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

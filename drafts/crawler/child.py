@@ -1,7 +1,11 @@
-"""Entry point of the crawl child process: `python -m drafts.crawler.child CONFIG_JSON OUT_DIR`.
+"""Entry point of the crawl child process: `python -m drafts.crawler.child CONFIG_JSON OUT_DIR [LIMITS_JSON]`.
 
 Scrapy runs on Twisted's reactor, which cannot be restarted inside one process, so every crawl gets a
 fresh interpreter. Output goes to OUT_DIR (see recorder.py); the exit code is informational only.
+
+Network rules (SSRF): every connection takes its address from drafts.crawler.resolver.PinnedResolver (one
+vetted lookup per host); no proxy is used, whatever the environment says, since a proxy would resolve names
+itself; only the http and https download handlers exist (no file:, ftp:, s3:, data:).
 """
 
 from __future__ import annotations
@@ -13,12 +17,17 @@ import sys
 
 from drafts.crawler.config import CrawlConfig, validate_crawl_config
 from drafts.crawler.errors import MAX_DOWNLOAD_BYTES
+from drafts.crawler.handle import CrawlLimits
 from drafts.crawler.recorder import Recorder
 
 PARENT_CHECK_SECONDS = 1.0
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy")
 
 
 def crawl_settings(config: CrawlConfig) -> dict:
+    from drafts.crawler.resolver import POLICY_SETTING  # imports Twisted: only once the child runs the crawl
+
+    policy = config.address_policy()
     return {
         "BOT_NAME": "privexbot",
         "USER_AGENT": config.user_agent,
@@ -51,22 +60,39 @@ def crawl_settings(config: CrawlConfig) -> dict:
         "DEPTH_PRIORITY": 1,
         "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
         "SCHEDULER_DISK_QUEUE": "scrapy.squeues.PickleFifoDiskQueue",
+        # One lookup per host, vetted, and the connection made to that very answer (see resolver.py).
+        "TWISTED_DNS_RESOLVER": "drafts.crawler.resolver.PinnedResolver",
+        POLICY_SETTING: {"allow_private": policy.allow_private, "test_public_networks": policy.test_public_networks},
+        "DNSCACHE_ENABLED": False,  # the pinned resolver is the cache; Scrapy's would be a second one
+        "HTTPPROXY_ENABLED": False,
+        "DOWNLOAD_HANDLERS": {"file": None, "data": None, "s3": None, "ftp": None},
         "DOWNLOADER_MIDDLEWARES": {
-            "drafts.crawler.spider.PrivateAddressGuard": 40,
+            "drafts.crawler.spider.AddressGuard": 40,
             "drafts.crawler.spider.StayOnSiteMiddleware": 50,
+            "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
         },
     }
 
 
-def main(config_json: str, out_dir: str) -> int:
+def main(config_json: str, out_dir: str, limits_json: str = "{}") -> int:
+    _drop_proxy_variables()
     recorder = Recorder(out_dir)
     try:
         config = validate_crawl_config(json.loads(config_json))
-    except ValueError as exc:
+        limits = CrawlLimits(**json.loads(limits_json))
+    except (ValueError, TypeError) as exc:
         recorder.finish(error=f"invalid crawl config: {exc}")
         return 2
     _exit_on_sigterm(recorder)
+    _stop_at_limits(recorder, limits)
+    try:
+        return _run(config, recorder)
+    except MemoryError:
+        recorder.finish(error=limits.messages()["memory"])
+        os._exit(137)
 
+
+def _run(config: CrawlConfig, recorder: Recorder) -> int:
     from scrapy.crawler import CrawlerProcess  # after the signal handler: importing Scrapy takes ~1 s
 
     from drafts.crawler.spider import SiteSpider
@@ -83,6 +109,30 @@ def main(config_json: str, out_dir: str) -> int:
     error = failures[0] if failures else getattr(spider, "fatal_error", None)
     recorder.finish(error=error)
     return 1 if error else 0
+
+
+def _drop_proxy_variables() -> None:
+    """The parent passes none (privexbot.env.child_environment); if one got here anyway, nothing may read it."""
+    for name in list(os.environ):
+        if name.lower() in PROXY_VARIABLES:
+            del os.environ[name]
+
+
+def _stop_at_limits(recorder: Recorder, limits: CrawlLimits) -> None:
+    """Wall clock (SIGALRM) and CPU time (SIGXCPU, from RLIMIT_CPU set by the parent): record why, then exit.
+    The parent kills a child that cannot get here (see handle.WALL_CLOCK_GRACE_SECONDS)."""
+    messages = limits.messages()
+
+    def stop(reason: str, code: int):
+        def handler(signum, frame):
+            recorder.finish(error=messages[reason])
+            os._exit(code)
+
+        return handler
+
+    signal.signal(signal.SIGALRM, stop("time", 124))
+    signal.signal(signal.SIGXCPU, stop("cpu", 152))
+    signal.alarm(limits.max_seconds)
 
 
 def _exit_on_sigterm(recorder: Recorder) -> None:
@@ -110,4 +160,4 @@ def _watch_parent(recorder: Recorder) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    sys.exit(main(*sys.argv[1:4]))

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
 
+from drafts.crawler.netguard import AddressPolicy
+from drafts.crawler.patterns import GLOB_PREFIX, PatternError, check_patterns, compile_patterns, matches_any
 from drafts.crawler.urls import canonical_url
 
-# A pattern starting with this is a shell-style glob over the full URL, not a regex. An explicit prefix
-# because guessing is unsafe: "/docs/*" is a valid regex that means something else.
-GLOB_PREFIX = "glob:"
+__all__ = ["GLOB_PREFIX", "LIMITS", "CrawlConfig", "compile_patterns", "matches_any", "validate_crawl_config"]
+
+MAX_URL_LENGTH = 2000
 LIMITS = {"max_depth": (1, 10), "max_pages": (1, 1000), "concurrency": (1, 32), "timeout": (1, 300)}
 
 
@@ -29,6 +29,12 @@ class CrawlConfig:
     user_agent: str = "PrivexBot/1.0"
     obey_robots: bool = True
     allow_private: bool = False  # crawl private/loopback/link-local addresses (operator setting CRAWL_ALLOW_PRIVATE)
+    # Documentation ranges (TEST-NET) treated as public, for tests in a network namespace only; nothing outside
+    # those ranges is accepted (see netguard.AddressPolicy). The doors never pass it on from users.
+    test_public_networks: list[str] = field(default_factory=list)
+
+    def address_policy(self) -> AddressPolicy:
+        return AddressPolicy(allow_private=self.allow_private, test_public_networks=tuple(self.test_public_networks))
 
 
 def validate_crawl_config(data: dict) -> CrawlConfig:
@@ -53,32 +59,28 @@ def validate_crawl_config(data: dict) -> CrawlConfig:
         raise ValueError("obey_robots: must be true or false")
     if not isinstance(values.get("allow_private", False), bool):
         raise ValueError("allow_private: must be true or false")
+    networks = values.get("test_public_networks", [])
+    if not isinstance(networks, list | tuple) or not all(isinstance(n, str) for n in networks):
+        raise ValueError("test_public_networks: must be a list of strings")
+    values["test_public_networks"] = list(networks)
     config = CrawlConfig(**values)
+    config.address_policy()  # raises ValueError("test_public_networks: ...") for anything but TEST-NET
     # Excluded pages are never fetched, so excluding the start page would be a crawl of nothing.
     if matches_any(compile_patterns(config.exclude_patterns), canonical_url(config.start_url)):
         raise ValueError("exclude_patterns: excludes the start URL itself")
     return config
 
 
-def compile_patterns(patterns: list[str]) -> list[re.Pattern[str]]:
-    """Regexes are searched anywhere in the URL; globs ("glob:*/docs/*") must match the whole URL."""
-    compiled = []
-    for pattern in patterns:
-        if pattern.startswith(GLOB_PREFIX):
-            compiled.append(re.compile(fnmatch.translate(pattern[len(GLOB_PREFIX) :])))
-        else:
-            compiled.append(re.compile(pattern))
-    return compiled
-
-
-def matches_any(patterns: list[re.Pattern[str]], url: str) -> bool:
-    return any(p.search(url) for p in patterns)
-
-
 def _check_url(value) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("start_url: required")
     value = value.strip()
+    if len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"start_url: longer than {MAX_URL_LENGTH} characters")
+    # Parsers disagree on these (WHATWG reads "\\" as "/", Python does not): a URL that means two things
+    # to two parsers is how guards get bypassed, so it is refused rather than interpreted.
+    if "\\" in value or any(ord(char) < 0x21 or ord(char) == 0x7F for char in value):
+        raise ValueError("start_url: must not contain backslashes, spaces or control characters")
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
@@ -88,7 +90,7 @@ def _check_url(value) -> str:
         raise ValueError("start_url: must start with http:// or https://")
     if not parts.hostname:
         raise ValueError("start_url: must include a host name")
-    if parts.username or parts.password:  # they would end up in every stored URL and log line
+    if "@" in parts.netloc:  # credentials would end up in every stored URL and log line; "a@b" also misleads
         raise ValueError("start_url: must not contain a user name or password")
     return value
 
@@ -103,12 +105,7 @@ def _check_int(name: str, value, low: int, high: int) -> int:
 
 
 def _check_patterns(name: str, value) -> list[str]:
-    if not isinstance(value, list | tuple) or not all(isinstance(p, str) for p in value):
-        raise ValueError(f"{name}: must be a list of strings")
-    patterns = [p.strip() for p in value if p.strip()]
-    for pattern in patterns:
-        try:
-            compile_patterns([pattern])
-        except re.error as exc:
-            raise ValueError(f"{name}: invalid pattern {pattern!r} ({exc})") from None
-    return patterns
+    try:
+        return check_patterns(value)
+    except PatternError as exc:
+        raise ValueError(f"{name}: {exc}") from None

@@ -21,7 +21,7 @@ class LeavesSite(IgnoreRequest):
 
 
 class BlockedAddress(IgnoreRequest):
-    """The host resolves to a private or local address and CRAWL_ALLOW_PRIVATE is off."""
+    """The host resolves to a private or local address (and CRAWL_ALLOW_PRIVATE is off), or does not resolve."""
 
 
 class Excluded(IgnoreRequest):

@@ -119,6 +119,9 @@ class SiteSpider(scrapy.Spider):
         try:
             html = response.text
             elements = parse_html_string(html, base_url=url)
+        except MemoryError:  # RLIMIT_AS (CRAWL_MEMORY_MB): this page is too big to parse, the next may not be
+            self._record(url, response.status, depth, error="parse failed (needs more memory than CRAWL_MEMORY_MB)")
+            return
         except Exception as exc:  # one odd page must not end the crawl
             logger.warning("parsing %s failed", url, exc_info=True)
             self._record(url, response.status, depth, error=f"parse failed ({type(exc).__name__})")
@@ -168,20 +171,32 @@ class _CrawlerMiddleware:
         return cls(crawler)
 
 
-class PrivateAddressGuard(_CrawlerMiddleware):
-    """Downloader middleware: every request (links, redirects, robots.txt) to a host that resolves to a
-    non-public address is refused unless the crawl allows private addresses (see netguard)."""
+class AddressGuard(_CrawlerMiddleware):
+    """Downloader middleware: before any request (links, redirect hops, robots.txt) is downloaded, its host
+    is resolved and vetted by the crawl's PinnedResolver, so a refusal is recorded with its reason
+    ("resolves to a private or local address", "does not resolve"). The connection then takes its address
+    from the same resolver and the same cached answer: there is no second lookup to rebind."""
 
-    def process_request(self, request):
-        if self.crawler.spider.config.allow_private:
-            return None
+    async def process_request(self, request):
         from urllib.parse import urlsplit
 
-        from drafts.crawler.netguard import blocked_reason
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet import reactor
 
-        reason = blocked_reason(urlsplit(request.url).hostname or "")
-        if reason is not None:
-            raise BlockedAddress(reason)
+        from drafts.crawler.netguard import AddressRefused
+        from drafts.crawler.resolver import PinnedResolver
+
+        resolver = reactor.nameResolver
+        if not isinstance(resolver, PinnedResolver):  # fail closed: without it connections would not be pinned
+            raise BlockedAddress("refused: the crawler's address guard is not installed")
+        try:
+            host = urlsplit(request.url).hostname or ""
+        except ValueError:
+            host = ""
+        try:
+            await maybe_deferred_to_future(resolver.vetted(host))
+        except AddressRefused as exc:
+            raise BlockedAddress(str(exc)) from None
         return None
 
 

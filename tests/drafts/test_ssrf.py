@@ -1,12 +1,12 @@
-"""The crawler refuses private, loopback and link-local addresses unless CRAWL_ALLOW_PRIVATE allows them."""
+"""The crawler refuses private, loopback and link-local addresses unless CRAWL_ALLOW_PRIVATE allows them.
+
+End to end, in a network namespace with a rebinding DNS stub: test_ssrf_netns.py; URL forms: test_ssrf_forms.py."""
 
 import pytest
 from django.core.exceptions import ValidationError
-from scrapy import Request
 
-from drafts.crawler import CrawlConfig, crawl
-from drafts.crawler.errors import BlockedAddress
-from drafts.crawler.netguard import blocked_reason
+from drafts.crawler import CrawlConfig, crawl, validate_crawl_config
+from drafts.crawler.netguard import AddressPolicy, blocked_reason
 from drafts.services import draft_create, draft_source_add_website
 
 
@@ -39,21 +39,38 @@ def test_the_crawler_refuses_a_private_start_url(docs_site, tmp_path):
     assert "private or local address" in pages[0].error
 
 
-def test_redirects_pass_the_guard_too():
-    """Scrapy sends a redirected request through the downloader middlewares again: the guard sees it."""
-    from drafts.crawler.spider import PrivateAddressGuard
+def test_only_documentation_ranges_can_be_declared_public_for_tests():
+    """The namespace tests' hook (CrawlConfig.test_public_networks) cannot open a real private network."""
+    assert AddressPolicy(test_public_networks=("203.0.113.0/24",)).refusal("203.0.113.7") is None
+    assert AddressPolicy().refusal("203.0.113.7")  # without the hook a TEST-NET address is not public
+    for network in ("10.0.0.0/8", "127.0.0.0/8", "169.254.169.254/32", "0.0.0.0/0", "::/0", "fc00::/7"):
+        with pytest.raises(ValueError, match="test_public_networks"):
+            validate_crawl_config({"start_url": "http://example.com/", "test_public_networks": [network]})
 
-    class Spider:
-        config = CrawlConfig(start_url="https://docs.example.org/")
 
-    class Crawler:
-        spider = Spider()
+def test_users_cannot_reach_the_test_hook_or_the_policy(workspace, owner, settings):
+    settings.CRAWL_ALLOW_PRIVATE = False
+    draft = draft_create(workspace=workspace, user=owner, name="SSRF")
+    for field, value in (("test_public_networks", ["203.0.113.0/24"]), ("allow_private", True)):
+        with pytest.raises(ValidationError) as info:
+            draft_source_add_website(draft=draft, user=owner, url="http://127.0.0.1/", crawl_config={field: value})
+        assert f"crawl_config.{field}" in info.value.message_dict
 
-    guard = PrivateAddressGuard(Crawler())
-    redirected = Request(
-        "http://169.254.169.254/latest/meta-data/", meta={"redirect_urls": ["https://docs.example.org/"]}
-    )
-    with pytest.raises(BlockedAddress, match="169.254.169.254"):
-        guard.process_request(redirected)
-    Spider.config = CrawlConfig(start_url="https://docs.example.org/", allow_private=True)
-    assert guard.process_request(redirected) is None
+
+def test_allow_private_still_refuses_metadata_unspecified_and_multicast_addresses():
+    intranet = AddressPolicy(allow_private=True)
+    for address in ("127.0.0.1", "10.1.2.3", "192.168.0.10", "::1", "fd12::1"):
+        assert intranet.refusal(address) is None
+    for address in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "0.0.0.0", "::", "224.0.0.1"):  # noqa: S104
+        assert intranet.refusal(address), address
+    assert intranet.refusal("::ffff:169.254.169.254")  # also when embedded in an IPv6 address
+
+
+def test_the_crawl_connects_through_the_pinned_resolver_and_never_a_proxy():
+    from drafts.crawler.child import crawl_settings
+
+    settings = crawl_settings(CrawlConfig(start_url="https://docs.example.org/"))
+    assert settings["TWISTED_DNS_RESOLVER"] == "drafts.crawler.resolver.PinnedResolver"
+    assert settings["HTTPPROXY_ENABLED"] is False
+    assert settings["DOWNLOADER_MIDDLEWARES"]["scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware"] is None
+    assert settings["DOWNLOADER_MIDDLEWARES"]["drafts.crawler.spider.AddressGuard"] < 100  # before robots.txt
