@@ -439,6 +439,11 @@ CRAWL_MAX_CONCURRENT = env_int("CRAWL_MAX_CONCURRENT", 5, minimum=1, maximum=64)
 CRAWL_TIMEOUT = env_int("CRAWL_TIMEOUT", 30, minimum=1)
 CRAWL_USER_AGENT = env_str("CRAWL_USER_AGENT", "PrivexBot/1.0")
 CRAWL_ALLOW_PRIVATE = env_bool("CRAWL_ALLOW_PRIVATE", False)
+# Limits of one crawl child (drafts.crawler.handle.CrawlLimits): CPU seconds (RLIMIT_CPU), address space
+# (RLIMIT_AS) and wall-clock seconds for the whole crawl; past one the crawl ends with the reason, pages kept.
+CRAWL_CPU_SECONDS = env_int("CRAWL_CPU_SECONDS", 600, minimum=1)
+CRAWL_MEMORY_MB = env_int("CRAWL_MEMORY_MB", 1024, minimum=256)
+CRAWL_MAX_SECONDS = env_int("CRAWL_MAX_SECONDS", 1800, minimum=10)
 ENABLE_AUDIT_LOGGING = env_bool("ENABLE_AUDIT_LOGGING", True)
 AUDIT_LOG_LEVEL = env_choice("AUDIT_LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
 AUDIT_LOG_FILE = Path(env_str("AUDIT_LOG_FILE", str(VAR_DIR / "logs" / "audit.jsonl")))
@@ -467,11 +472,6 @@ BACKUP_KEY = env_str("BACKUP_KEY")
 if BACKUP_KEY:
     from privexbot.storage import parse_keyring
 
-# Limits of one crawl child (drafts.crawler.handle.CrawlLimits): CPU seconds (RLIMIT_CPU), address space
-# (RLIMIT_AS) and wall-clock seconds for the whole crawl; past one the crawl ends with the reason, pages kept.
-CRAWL_CPU_SECONDS = env_int("CRAWL_CPU_SECONDS", 600, minimum=1)
-CRAWL_MEMORY_MB = env_int("CRAWL_MEMORY_MB", 1024, minimum=256)
-CRAWL_MAX_SECONDS = env_int("CRAWL_MAX_SECONDS", 1800, minimum=10)
     parse_keyring(BACKUP_KEY, "BACKUP_KEY")
 # Deletion receipts are signed with HMAC-SHA256 (privexbot.receipts) under this key; unset, a key derived from
 # SECRET_KEY. Set it (or RECEIPT_SIGNING_KEY_FILE) so that rotating SECRET_KEY does not void older receipts.

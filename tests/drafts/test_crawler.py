@@ -625,7 +625,9 @@ def test_a_crawl_over_its_limit_fails_the_source_and_the_worker_goes_on(worker_p
     )
     deadline = time.monotonic() + 120
     while DraftSource.objects.get(pk=heavy.pk).is_unfinished:
-        assert time.monotonic() < deadline, f"the heavy crawl did not end: {DraftSource.objects.get(pk=heavy.pk).__dict__}"
+        assert time.monotonic() < deadline, (
+            f"the heavy crawl did not end: {DraftSource.objects.get(pk=heavy.pk).__dict__}"
+        )
         time.sleep(0.2)
     heavy = DraftSource.objects.get(pk=heavy.pk)
     assert heavy.status == "error", heavy.error
