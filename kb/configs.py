@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from kb.pipeline.chunking import ChunkingConfigError, normalize_chunking_config
@@ -47,17 +49,63 @@ def validate_chunking_config(config: dict) -> dict:
         raise _error(f"chunking_config.{exc.field}", str(exc).split(": ", 1)[-1]) from None
 
 
+# A model is named, never located: "name" or "org/name", each part starting with a letter or digit. No absolute
+# path, no "..", no backslash — the name is joined to EMBEDDING_MODELS_PATH, and a path would let a caller probe
+# the server's file system (the "not installed" error used to list where it looked).
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,127})?")
+
+
+def installed_models() -> list[str]:
+    """The models this installation offers: DEFAULT_EMBEDDING_MODEL plus every model folder (one holding a
+    config.json) copied under EMBEDDING_MODELS_PATH by the operator (see `manage.py setup_models`)."""
+    names = [settings.DEFAULT_EMBEDDING_MODEL]
+    root = Path(settings.EMBEDDING_MODELS_PATH)
+    if root.is_dir():
+        names += sorted(p.name for p in root.iterdir() if (p / "config.json").is_file() and p.name not in names)
+    return names
+
+
+def check_model_name(model) -> str:
+    """`model` if it names an installed model ("org/name" matches the folder "name", as the loader looks it up);
+    otherwise a ValidationError that lists the installed models and says nothing about the file system."""
+    if not isinstance(model, str) or not model.strip():
+        raise _error("embedding_config.model", "a model name is required")
+    model = model.strip()
+    offered = installed_models()
+    if not _MODEL_NAME.fullmatch(model) or ".." in model:
+        raise _error(
+            "embedding_config.model", f"must be the name of an installed model, not a path: {', '.join(offered)}"
+        )
+    lowered = {name.lower() for name in offered}
+    short = model.rsplit("/", 1)[-1]
+    if model.lower() not in lowered and short.lower() not in lowered:
+        raise _error("embedding_config.model", f"'{model}' is not an installed model; installed: {', '.join(offered)}")
+    return model
+
+
 def model_dimensions(model: str) -> int:
-    """The output dimension of a locally installed sentence-transformers model (from its config files)."""
+    """The output dimension of an installed sentence-transformers model (from its config files).
+
+    Every caller (the config validators, the KB archive importer with a name read from an uploaded manifest) gets
+    the same rule: an installed model's name or a PipelineError("model_missing") that shows no path."""
     from kb.pipeline import runtime
 
-    path = Path(runtime.model_path(model))
-    for candidate in sorted(path.glob("[0-9]*_Dense/config.json")):
-        return int(json.loads(candidate.read_text())["out_features"])
-    pooling = path / "1_Pooling" / "config.json"
-    if pooling.exists():
-        return int(json.loads(pooling.read_text())["word_embedding_dimension"])
-    return int(json.loads((path / "config.json").read_text())["hidden_size"])
+    try:
+        model = check_model_name(model)
+    except ValidationError as exc:
+        raise PipelineError("model_missing", " ".join(exc.messages)) from None
+    try:
+        path = Path(runtime.model_path(model))
+        for candidate in sorted(path.glob("[0-9]*_Dense/config.json")):
+            return int(json.loads(candidate.read_text())["out_features"])
+        pooling = path / "1_Pooling" / "config.json"
+        if pooling.exists():
+            return int(json.loads(pooling.read_text())["word_embedding_dimension"])
+        return int(json.loads((path / "config.json").read_text())["hidden_size"])
+    except (PipelineError, OSError, ValueError, KeyError):  # listed, but its files are broken: the operator's
+        raise PipelineError(  # problem (manage.py setup_models says what), and no path is shown to the caller
+            "model_missing", f"'{model}' is listed but cannot be loaded on this server (see manage.py setup_models)"
+        ) from None
 
 
 def validate_embedding_config(config: dict) -> dict:
@@ -72,12 +120,10 @@ def validate_embedding_config(config: dict) -> dict:
             "embedding_config.provider",
             "only self-hosted 'sentence_transformers' models are available: nothing leaves this installation",
         )
-    model = config.get("model", "all-MiniLM-L6-v2")
-    if not isinstance(model, str) or not model.strip():
-        raise _error("embedding_config.model", "a model name is required")
+    model = check_model_name(config.get("model", "all-MiniLM-L6-v2"))
     try:
         dims = model_dimensions(model)
-    except PipelineError as exc:
+    except PipelineError as exc:  # its message names no path
         raise _error("embedding_config.model", exc.message) from None
     dimensions = config.get("dimensions", dims)
     if not isinstance(dimensions, int) or isinstance(dimensions, bool) or not 256 <= dimensions <= 4096:

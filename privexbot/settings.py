@@ -476,6 +476,10 @@ if BACKUP_KEY:
 # Deletion receipts are signed with HMAC-SHA256 (privexbot.receipts) under this key; unset, a key derived from
 # SECRET_KEY. Set it (or RECEIPT_SIGNING_KEY_FILE) so that rotating SECRET_KEY does not void older receipts.
 RECEIPT_SIGNING_KEY = env_str("RECEIPT_SIGNING_KEY")
+if RECEIPT_SIGNING_KEY:
+    from privexbot.storage.keys import check_signing_secret
+
+    check_signing_secret(RECEIPT_SIGNING_KEY, "RECEIPT_SIGNING_KEY")  # the guide's placeholder or a word: refused
 # After a deletion with STORAGE_BACKEND=database, VACUUM the blob tables so the deleted parts' dead row versions
 # (which still hold the sealed header) are reclaimed now rather than at the next autovacuum.
 DELETION_VACUUM_BLOBS = env_bool("DELETION_VACUUM_BLOBS", True)

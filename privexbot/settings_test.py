@@ -9,8 +9,9 @@ _BASE = Path(__file__).resolve().parent.parent
 os.environ.setdefault("PRIVEXBOT_VAR_DIR", str(_BASE / "var" / "test"))
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
-# A fixed test master key (32 bytes, base64). Never used outside the test suite.
-os.environ.setdefault("ENCRYPTION_KEY", "dGVzdC1vbmx5LWtleS0zMi1ieXRlcy1sb25nLWtleSE=")
+# A fixed test master key (32 random bytes, base64: privexbot/storage/keys.py refuses text). Never used outside
+# the test suite.
+os.environ.setdefault("ENCRYPTION_KEY", "YpZcTl1G/JqdZEv8fCQ4iWxwfjFvFKl7sOMejkIXytM=")
 # Every server the tests crawl lives on 127.0.0.1; the SSRF tests switch this off where they test the refusal.
 os.environ.setdefault("CRAWL_ALLOW_PRIVATE", "true")
 # The test client speaks plain HTTP to the app itself; pages are rendered without collectstatic's manifest

@@ -1,11 +1,13 @@
 """Start-up checks: production settings without secrets must refuse to start."""
 
+import base64
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+KEY = base64.b64encode(os.urandom(32)).decode()  # a master key must be 32 random bytes (storage/keys.py)
 
 
 def _start(tmp_path, **env_overrides):
@@ -17,7 +19,7 @@ def _start(tmp_path, **env_overrides):
 
 
 def test_production_without_secret_key_is_a_startup_error(tmp_path):
-    result = _start(tmp_path, DEBUG="false", ENCRYPTION_KEY="a" * 64)
+    result = _start(tmp_path, DEBUG="false", ENCRYPTION_KEY=KEY)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
 
@@ -32,17 +34,17 @@ def test_production_without_encryption_key_is_a_startup_error(tmp_path):
 def test_malformed_encryption_key_is_a_startup_error(tmp_path):
     result = _start(tmp_path, DEBUG="false", SECRET_KEY="x" * 50, ENCRYPTION_KEY="too-short")
     assert result.returncode != 0
-    assert "ENCRYPTION_KEY entries must be 32 bytes" in result.stderr
+    assert "ENCRYPTION_KEY entries must be 32 random bytes" in result.stderr
 
 
 def test_bad_typed_setting_names_the_variable(tmp_path):
-    result = _start(tmp_path, DEBUG="false", SECRET_KEY="x" * 50, ENCRYPTION_KEY="a" * 64, MAX_FILE_SIZE="huge")
+    result = _start(tmp_path, DEBUG="false", SECRET_KEY="x" * 50, ENCRYPTION_KEY=KEY, MAX_FILE_SIZE="huge")
     assert result.returncode != 0
     assert "MAX_FILE_SIZE must be a size" in result.stderr
 
 
 def test_production_starts_with_keys_and_development_generates_them(tmp_path):
-    ok = _start(tmp_path, DEBUG="false", SECRET_KEY="x" * 50, ENCRYPTION_KEY="a" * 64)
+    ok = _start(tmp_path, DEBUG="false", SECRET_KEY="x" * 50, ENCRYPTION_KEY=KEY)
     assert ok.returncode == 0, ok.stderr
     assert "started False" in ok.stdout
     dev = _start(tmp_path, DEBUG="true")
