@@ -148,3 +148,15 @@ def child_environment(*, pythonpath: Iterable[str] = (), inherit: Iterable[str] 
         env["PYTHONPATH"] = joined
     env.update(extra)
     return env
+
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy")
+
+
+def drop_proxy_variables() -> None:
+    """Remove proxy settings from this process's environment, in any letter case: a crawl child calls it so no
+    library it loads can route a request through a proxy, which would resolve names itself and bypass the
+    crawler's pinned, vetted addresses. (child_environment never passes them; this is the second belt.)"""
+    for name in list(os.environ):
+        if name.lower() in PROXY_VARIABLES:
+            del os.environ[name]

@@ -19,9 +19,9 @@ from drafts.crawler.config import CrawlConfig, validate_crawl_config
 from drafts.crawler.errors import MAX_DOWNLOAD_BYTES
 from drafts.crawler.handle import CrawlLimits
 from drafts.crawler.recorder import Recorder
+from privexbot.env import drop_proxy_variables
 
 PARENT_CHECK_SECONDS = 1.0
-PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy")
 
 
 def crawl_settings(config: CrawlConfig) -> dict:
@@ -75,7 +75,7 @@ def crawl_settings(config: CrawlConfig) -> dict:
 
 
 def main(config_json: str, out_dir: str, limits_json: str = "{}") -> int:
-    _drop_proxy_variables()
+    drop_proxy_variables()
     recorder = Recorder(out_dir)
     try:
         config = validate_crawl_config(json.loads(config_json))
@@ -109,13 +109,6 @@ def _run(config: CrawlConfig, recorder: Recorder) -> int:
     error = failures[0] if failures else getattr(spider, "fatal_error", None)
     recorder.finish(error=error)
     return 1 if error else 0
-
-
-def _drop_proxy_variables() -> None:
-    """The parent passes none (privexbot.env.child_environment); if one got here anyway, nothing may read it."""
-    for name in list(os.environ):
-        if name.lower() in PROXY_VARIABLES:
-            del os.environ[name]
 
 
 def _stop_at_limits(recorder: Recorder, limits: CrawlLimits) -> None:
