@@ -505,10 +505,10 @@ VECTOR_UPSERT_BATCH_SIZE = env_int("VECTOR_UPSERT_BATCH_SIZE", 100, minimum=1)
 PARSE_MAX_MEMORY_MB = env_int("PARSE_MAX_MEMORY_MB", 2048, minimum=256)
 # Each file's CPU budget grows with it (kb/pipeline/budget.py): base + per page (pages counted at most one
 # per KB) + per MB (a DOCX/XLSX's expanded size), up to the ceiling; its wall clock is twice that plus 30 s,
-# at most PARSE_TIMEOUT. A 2,500-page manual gets about 1,300 s; a 9 KB one-page PDF built to be slow, 20 s.
-PARSE_CPU_BASE_SECONDS = env_int("PARSE_CPU_BASE_SECONDS", 20, minimum=1)
+# at most PARSE_TIMEOUT. A 2,500-page manual gets about 1,300 s; a 9 KB one-page PDF built to be slow, 30 s.
+PARSE_CPU_BASE_SECONDS = env_int("PARSE_CPU_BASE_SECONDS", 30, minimum=1)
 PARSE_CPU_PER_PAGE = env_float("PARSE_CPU_PER_PAGE", 0.5, minimum=0)
-PARSE_CPU_PER_MB = env_float("PARSE_CPU_PER_MB", 4.0, minimum=0)
+PARSE_CPU_PER_MB = env_float("PARSE_CPU_PER_MB", 20.0, minimum=0)
 PARSE_CPU_CEILING = env_int("PARSE_CPU_CEILING", 1800, minimum=1)
 PARSE_TIMEOUT = env_int("PARSE_TIMEOUT", 3600, minimum=5)
 # Lets the parse child obey "_test_*" file types (exhaust memory, crash, hang): for the test suite only.

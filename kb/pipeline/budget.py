@@ -19,9 +19,9 @@ ZIP_TYPES = frozenset({"docx", "xlsx"})
 
 @dataclass(frozen=True)
 class ParseBudget:
-    base_seconds: float = 20.0
+    base_seconds: float = 30.0
     per_page_seconds: float = 0.5
-    per_mb_seconds: float = 4.0
+    per_mb_seconds: float = 20.0
     ceiling_seconds: float = 1800.0
 
     def as_dict(self) -> dict:

@@ -14,27 +14,27 @@ DEFAULT = ParseBudget()  # the shipped defaults (privexbot/settings.py PARSE_CPU
 
 
 def test_the_budget_grows_with_pages_and_bytes_up_to_the_ceiling():
-    assert DEFAULT.cpu_seconds(size_bytes=9_000, pages=1) == 20  # the base
+    assert DEFAULT.cpu_seconds(size_bytes=9_000, pages=1) == 30  # the base
     manual = DEFAULT.cpu_seconds(size_bytes=10 * 2**20, pages=2500)
-    assert manual == 20 + 1250 + 40  # a 2,500-page, 10 MB manual: its pages' worth
+    assert manual == 30 + 1250 + 200  # a 2,500-page, 10 MB manual: its pages' worth
     assert DEFAULT.cpu_seconds(size_bytes=300 * 2**20, pages=60_000) == 1800  # the ceiling
 
 
 def test_a_small_file_claiming_thousands_of_pages_gets_a_small_budget():
     # 5,000 blank pages in 200 KB: at most one page per KB counts.
-    assert DEFAULT.cpu_seconds(size_bytes=200 * 1024, pages=5000) == int(20 + 0.5 * 200 + 4 * 200 / 1024)
+    assert DEFAULT.cpu_seconds(size_bytes=200 * 1024, pages=5000) == int(30 + 0.5 * 200 + 20 * 200 / 1024)
 
 
 def test_the_wall_clock_follows_the_cpu_budget_and_stops_at_its_ceiling():
-    assert DEFAULT.wall_seconds(20, ceiling=3600) == 70
+    assert DEFAULT.wall_seconds(30, ceiling=3600) == 90
     assert DEFAULT.wall_seconds(1800, ceiling=3600) == 3600
 
 
 def test_real_pdfs_are_measured_by_their_pages(corpus):
     octave = corpus / "pdf" / "octave.pdf"  # 1,158 pages, 4.5 MB
-    assert file_budget(str(octave), "pdf", DEFAULT) == int(20 + 0.5 * 1158 + 4 * octave.stat().st_size / 2**20)
+    assert file_budget(str(octave), "pdf", DEFAULT) == int(30 + 0.5 * 1158 + 20 * octave.stat().st_size / 2**20)
     broken = corpus / "pdf" / "broken" / "378014596.pdf"  # no page count: bytes only
-    assert file_budget(str(broken), "pdf", DEFAULT) == 20
+    assert file_budget(str(broken), "pdf", DEFAULT) == 30
 
 
 def test_zip_formats_are_measured_by_their_expanded_size(corpus):
