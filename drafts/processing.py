@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +109,7 @@ def parse_source(source_id) -> str | None:
     so previews never parse again. Returns the final status, or None when there was nothing to do."""
     bind(source_id=source_id)
     from kb.pipeline.parse import configured_budget, parse_in_subprocess
+    from privexbot import sandbox
     from privexbot.storage import get_storage
 
     source = _claim(source_id)
@@ -118,7 +118,9 @@ def parse_source(source_id) -> str | None:
     run = _Run(source)
     started = time.perf_counter()
     try:
-        with run.keep_alive(), tempfile.TemporaryDirectory(prefix="pxb-draft-") as tmp:
+        # The plaintext copy the parsers need: in this worker's private directory (privexbot.sandbox), parsed by
+        # a child that serves this organization only.
+        with run.keep_alive(), sandbox.scratch(f"pxb-draft-{source.pk}-") as tmp:
             path = Path(tmp) / f"source.{source.file_type}"
             get_storage().copy_to(source.stored_file, path)
             [result] = parse_in_subprocess(
@@ -126,6 +128,7 @@ def parse_source(source_id) -> str | None:
                 memory_mb=settings.PARSE_MAX_MEMORY_MB,
                 timeout=settings.PARSE_TIMEOUT,
                 budget=configured_budget(),
+                organization_id=source.draft.workspace.organization_id,
             )
         if isinstance(result, PipelineError):
             raise result
@@ -155,6 +158,7 @@ def crawl_source(source_id) -> str | None:
     cancellable (cancel_requested, or the source removed)."""
     bind(source_id=source_id)
     from drafts.crawler import start_crawl, validate_crawl_config
+    from privexbot import sandbox
 
     source = _claim(source_id)
     if source is None:
@@ -167,7 +171,8 @@ def crawl_source(source_id) -> str | None:
     config.allow_private = settings.CRAWL_ALLOW_PRIVATE
     pages, report = [], []
     cancelled = False
-    with tempfile.TemporaryDirectory(prefix="pxb-crawl-") as out_dir:
+    # The pages (plaintext) land in this worker's private directory, swept if the worker is killed mid-crawl.
+    with sandbox.scratch(f"pxb-crawl-{source.pk}-") as out_dir:
         handle = start_crawl(config, out_dir=out_dir)
         try:
             while True:

@@ -16,3 +16,9 @@ class KbConfig(AppConfig):
         from tenants.tokens import register_kb_reader
 
         register_kb_reader(kb_choices_for_user)
+        # A workspace's deletion and a user's erasure delete KBs through kb.deletion (tenants cannot import kb).
+        from kb.tenant_deletion import on_user_erasing, on_workspace_deleting
+        from tenants.signals import user_erasing, workspace_deleting
+
+        workspace_deleting.connect(on_workspace_deleting, dispatch_uid="kb.tenant_deletion.on_workspace_deleting")
+        user_erasing.connect(on_user_erasing, dispatch_uid="kb.tenant_deletion.on_user_erasing")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from django.utils import timezone
 
 from kb.legal_hold import legal_hold_refuse_deletion
 from kb.models import UNFINISHED, Chunk, Document, EmbeddingCache, KnowledgeBase
+from privexbot import sandbox
 from privexbot.audit import audit_record
 from privexbot.models import DeletionReceipt
 from privexbot.receipts import receipt_sign
@@ -41,7 +41,7 @@ from privexbot.storage import StorageError, get_storage
 # derived from the KB and returns DerivedCopies (the files to shred after commit, the rows it removed).
 kb_deleting = Signal()
 
-PARSE_TEMP_PREFIX = "pxb-parse-"  # kb.pipeline.runner names its temporary directories pxb-parse-<document id>-
+PARSE_TEMP_PREFIX = "pxb-parse-"  # kb.pipeline.runner names its private directories pxb-parse-<document id>-
 
 
 @dataclass
@@ -89,8 +89,8 @@ def _collect_documents(plan: _Plan, documents: list[Document]) -> None:
     for document in documents:
         plan.add_files([document.stored_file], "original")
         plan.add_files([document.elements_file], "elements")
-    root = Path(tempfile.gettempdir())
-    plan.temp_dirs = [p for pk in ids for p in root.glob(f"{PARSE_TEMP_PREFIX}{pk}-*")]
+    # In any process's private directory (privexbot.sandbox), or directly in the temp dir (older versions).
+    plan.temp_dirs = [p for pk in ids for p in sandbox.find(f"{PARSE_TEMP_PREFIX}{pk}-*")]
 
 
 def _hash_files(plan: _Plan) -> None:

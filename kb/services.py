@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -96,30 +95,27 @@ class AcceptedFile:
 def file_accept(*, filename: str, fileobj: BinaryIO) -> AcceptedFile:
     """The one gate for uploaded files, for KBs and drafts alike: size (checked while reading, so a huge
     upload stops early), type by magic bytes against the extension and ALLOWED_FILE_TYPES, archive
-    safety; then the bytes are stored encrypted. Raises PipelineError and stores nothing on bad input."""
+    safety; then the bytes are stored encrypted. Raises PipelineError and stores nothing on bad input.
+
+    `fileobj` must be seekable. The checks read it where it is (memory, or the encrypted upload spool of
+    privexbot.uploads) and the store seals it as it streams: no plaintext copy is written anywhere."""
     from kb.pipeline.filecheck import check_file
 
     safe_name = Path(filename or "upload").name[:255] or "upload"
     digest, size = hashlib.sha256(), 0
-    with tempfile.NamedTemporaryFile(prefix="pxb-upload-", suffix=Path(safe_name).suffix) as tmp:
-        fileobj.seek(0)
-        while block := fileobj.read(1024 * 1024):
-            digest.update(block)
-            size += len(block)
-            if size > settings.MAX_FILE_SIZE:
-                raise PipelineError(
-                    "too_large", f"The file is larger than the {settings.MAX_FILE_SIZE / 2**20:g} MB limit."
-                )
-            tmp.write(block)
-        tmp.flush()
-        file_type = check_file(
-            filename=safe_name,
-            path=tmp.name,
-            allowed_types=settings.ALLOWED_FILE_TYPES,
-            max_size=settings.MAX_FILE_SIZE,
-        )
-        tmp.seek(0)
-        stored = get_storage().save(tmp)
+    fileobj.seek(0)
+    while block := fileobj.read(1024 * 1024):
+        digest.update(block)
+        size += len(block)
+        if size > settings.MAX_FILE_SIZE:
+            raise PipelineError(
+                "too_large", f"The file is larger than the {settings.MAX_FILE_SIZE / 2**20:g} MB limit."
+            )
+    file_type = check_file(
+        filename=safe_name, fileobj=fileobj, allowed_types=settings.ALLOWED_FILE_TYPES, max_size=settings.MAX_FILE_SIZE
+    )
+    fileobj.seek(0)
+    stored = get_storage().save(fileobj)
     return AcceptedFile(safe_name, file_type, stored, size, digest.hexdigest())
 
 

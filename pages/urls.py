@@ -11,6 +11,7 @@ from django.urls import include, path
 from drafts.views import add_sources
 from kb.urls import urlpatterns as kb_urlpatterns
 from pages import views
+from pages.user_export_views import profile_export
 from privexbot.health import health
 from privexbot.metrics.views import metrics
 from tenants import audit_views
@@ -30,6 +31,7 @@ urlpatterns = [
     path("logout/", account_views.logout, name="logout"),
     path("accounts/", include("allauth.urls")),
     path("profile/api-keys/", include("tenants.urls_tokens")),  # before profile/: its own page (api_keys:list)
+    path("profile/export/", profile_export, name="profile-export"),  # pages/user_export.py: spans the apps
     path("profile/", include("tenants.identity.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/audit/", audit_views.AuditExportView.as_view(), name="api-audit"),  # tenants/audit_views.py

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "axes",
     "django_dramatiq",
     "django_prometheus",
+    "csp",  # django-csp: the Content-Security-Policy header (privexbot/security_headers.py holds the policy)
     "privexbot",
     "tenants",
     "kb",
@@ -99,6 +100,9 @@ MIDDLEWARE = [
     # Request metrics: Before as early as possible, After last (django-prometheus measures between them).
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so static files and every error page carry them too (privexbot/security_headers.py).
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     # Right after security: static files are answered before sessions, auth or CSRF are touched.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -308,6 +312,14 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy, Permissions-Policy, Referrer-Policy and COOP: privexbot/security_headers.py explains each.
+from privexbot import security_headers as _headers  # noqa: E402
+
+CONTENT_SECURITY_POLICY = _headers.CONTENT_SECURITY_POLICY
+PERMISSIONS_POLICY = _headers.PERMISSIONS_POLICY
+SECURE_REFERRER_POLICY = _headers.SECURE_REFERRER_POLICY
+SECURE_CROSS_ORIGIN_OPENER_POLICY = _headers.SECURE_CROSS_ORIGIN_OPENER_POLICY
+
 # Production sits behind a TLS-terminating proxy (deploy/.env.example): redirect plain HTTP, send HSTS, and trust
 # the proxy's X-Forwarded-Proto only when told to (a header any client could otherwise forge).
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
@@ -359,6 +371,11 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 API_MAX_JSON_BODY = env_size("API_MAX_JSON_BODY", "5MB")
+# The HTML routes that upload, preview or search (privexbot/ratelimit.py): each kind its own budget per user (per
+# address when anonymous), counted in Redis through django-ratelimit; over it, 429 with the time to wait.
+HTML_THROTTLE_HEAVY = _rate("HTML_THROTTLE_HEAVY", REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["heavy"])
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_FAIL_OPEN = True  # as the API throttles: a count that cannot be read lets the request through
 API_TOKEN_ROTATION_GRACE = env_int("API_TOKEN_ROTATION_GRACE", 86400, minimum=0)
 # API keys (tenants/tokens.py): the longest lifetime a key may have, which is also the default; keys that never
 # expire only when allowed here.
@@ -422,6 +439,18 @@ DEFAULT_EMBEDDING_MODEL = env_str("DEFAULT_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 EMBEDDING_CACHE_TTL = env_int("EMBEDDING_CACHE_TTL", 2592000, minimum=0)
 EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", "auto", {"auto", "onnx", "torch"})
 MAX_FILE_SIZE = env_size("MAX_FILE_SIZE", "50MB")
+# One browser upload (the wizard's file form takes several files at once) is refused from its Content-Length above
+# this, before the body is read; each file is still held to MAX_FILE_SIZE. At least one file's worth.
+UPLOAD_MAX_REQUEST_SIZE = max(env_size("UPLOAD_MAX_REQUEST_SIZE", "200MB"), MAX_FILE_SIZE)
+# Uploads above FILE_UPLOAD_MAX_MEMORY_SIZE are encrypted while they stream in, under a key held only in memory,
+# instead of Django's plaintext spool in /tmp (privexbot/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "privexbot.uploads.EncryptedUploadHandler",
+]
+# Where plaintext that must touch a path (a file while it parses, a crawl's pages) lives: one 0700 directory per
+# process, swept after a crash (privexbot/sandbox.py). Empty: /dev/shm (RAM) when it exists, else the temp dir.
+SANDBOX_DIR = env_str("SANDBOX_DIR", "") or ""
 # KB archives (kb.portability): the largest upload, what its members may expand to in total, and how many
 # documents one may hold; beyond them an import is refused before anything is created.
 KB_ARCHIVE_MAX_SIZE = env_size("KB_ARCHIVE_MAX_SIZE", "2GB")
@@ -513,6 +542,9 @@ PARSE_CPU_CEILING = env_int("PARSE_CPU_CEILING", 1800, minimum=1)
 PARSE_TIMEOUT = env_int("PARSE_TIMEOUT", 3600, minimum=5)
 # Lets the parse child obey "_test_*" file types (exhaust memory, crash, hang): for the test suite only.
 PARSE_TEST_HOOKS = env_bool("PARSE_TEST_HOOKS", False)
+# The parse child runs in an empty network namespace (`unshare --net`): "auto" when the machine allows it (root,
+# or unprivileged user namespaces), "required" refuses to parse without it, "off" never tries.
+PARSE_NETWORK_ISOLATION = env_choice("PARSE_NETWORK_ISOLATION", "auto", {"auto", "required", "off"})
 # Fairness (privexbot/slots.py): how many files one workspace may have parsing at once across every worker,
 # so one tenant's hostile or huge uploads leave worker threads for everyone else (0: no limit); a busy
 # workspace's next file is sent again after about PARSE_SLOT_RETRY_MS.

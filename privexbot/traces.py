@@ -10,8 +10,8 @@ it can hold of it instead:
 - File storage: every stored file decrypted and hashed — it also finds a copy uploaded again under another name
   (which is a trace too: the same bytes are still held). Cost: one read and decryption of the whole store.
 - Redis: every key of the configured database, its name and its value.
-- Temporary directories: pxb-*, kbparse-*, kbpdf-* under the temp dir: names holding an id, files whose sha256
-  is a deleted file's.
+- Temporary directories: pxb-*, kbparse-*, kbpdf-* under the temp dir and /dev/shm (privexbot.sandbox's private
+  directories are pxb-sandbox-*): names holding an id, files whose sha256 is a deleted file's.
 The receipts table holds the hashes by design; the audit log and Django's admin log keep ids of what they
 describe (metadata that outlives content, never content): ids found there are listed as expected, not counted.
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -192,9 +191,13 @@ def scan_redis(needles: Needles) -> StoreReport:
 
 
 def scan_temp(needles: Needles) -> StoreReport:
-    root = Path(tempfile.gettempdir())
-    entries = [p for pattern in TEMP_PATTERNS for p in root.glob(pattern)]
-    report = StoreReport("temporary files", f"{len(entries)} entries matching {', '.join(TEMP_PATTERNS)} in {root}")
+    from privexbot.sandbox import roots
+
+    # The temp dir and /dev/shm (or SANDBOX_DIR): pxb-* covers the processes' private directories, pxb-sandbox-*.
+    places = roots()
+    entries = [p for root in places for pattern in TEMP_PATTERNS for p in root.glob(pattern)]
+    where = ", ".join(str(root) for root in places)
+    report = StoreReport("temporary files", f"{len(entries)} entries matching {', '.join(TEMP_PATTERNS)} in {where}")
     for entry in entries:
         paths = [entry, *entry.rglob("*")] if entry.is_dir() else [entry]
         for path in paths:

@@ -1,8 +1,20 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.template.response import TemplateResponse
 
-from privexbot.admin_base import ViewOnly
+from privexbot.admin_base import DeleteThroughService, ViewOnly
+from privexbot.errors import ServiceError
+from tenants.erasure import user_erase
 from tenants.models import ApiToken, Invitation, Membership, Organization, UserSecurity, Workspace
 from tenants.tokens import api_token_revoke
+from tenants.workspaces import organization_delete, workspace_delete
+
+User = get_user_model()
 
 
 class WorkspaceInline(admin.TabularInline):
@@ -11,6 +23,16 @@ class WorkspaceInline(admin.TabularInline):
     fields = ("name", "slug", "created_at")
     readonly_fields = ("created_at",)
     show_change_link = True
+    can_delete = False  # a workspace is deleted on its own delete page, through workspace_delete
+
+
+class ServiceOwnsTheCascade:
+    """The delete service removes the KBs, documents, chunks, drafts, memberships and invitations itself (and
+    checks who may); their own admins refusing deletes (view-only rows) must not block deleting the parent."""
+
+    def get_deleted_objects(self, objs, request):
+        to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return to_delete, model_count, set(), protected
 
 
 class MembershipInline(ViewOnly, admin.TabularInline):
@@ -27,16 +49,25 @@ class MembershipInline(ViewOnly, admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(DeleteThroughService, ServiceOwnsTheCascade, admin.ModelAdmin):
+    """Deleting goes through tenants.workspaces.organization_delete: every KB with its receipt and shredded
+    files, every draft, audited; a legal hold anywhere in the organization refuses it (nothing deleted)."""
+
     list_display = ("name", "slug", "mfa_required", "created_at")
     search_fields = ("name", "slug")
     # "MFA required" is switched by an owner on the workspace page (audited, tenants/identity/services.py).
     readonly_fields = ("id", "mfa_required", "created_at")
     inlines = [WorkspaceInline]
 
+    def delete_one(self, request, obj):
+        organization_delete(organization=obj, user=request.user, request=request, reason="admin")
+
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(DeleteThroughService, ServiceOwnsTheCascade, admin.ModelAdmin):
+    """Deleting goes through tenants.workspaces.workspace_delete (KBs through kb.deletion with receipts and
+    shredded files, drafts with their files, audited); a KB under legal hold refuses it."""
+
     list_display = ("name", "organization", "slug", "created_at")
     list_filter = ("organization",)
     list_select_related = ("organization",)
@@ -44,6 +75,10 @@ class WorkspaceAdmin(admin.ModelAdmin):
     # The retention policy changes through tenants.retention (owners and admins, audited): the workspace page, the API.
     readonly_fields = ("id", "created_at", "retention_days", "retention_basis")
     inlines = [MembershipInline]
+    delete_related = ("organization",)
+
+    def delete_one(self, request, obj):
+        workspace_delete(workspace=obj, user=request.user, request=request, reason="admin")
 
 
 @admin.register(Membership)
@@ -108,3 +143,57 @@ class UserSecurityAdmin(ViewOnly, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class EraseForm(forms.Form):
+    content = forms.ChoiceField(
+        choices=[("keep", "Keep what they created with its workspaces"),
+                 ("delete", "Delete what they created (through the deletion service, with receipts)")],
+        widget=forms.RadioSelect,
+    )  # fmt: skip
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(auth_admin.UserAdmin):
+    """Django's User admin, with erasure (tenants.erasure) in place of a hard delete: a deleted row would cascade
+    memberships past the grant cleanup and leave audit rows naming an id no pseudonym can be shown for."""
+
+    actions = ["erase_users"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_erase_permission(self, request):
+        return request.user.is_superuser
+
+    @admin.action(description="Erase selected users (right to erasure)…", permissions=["erase"])
+    def erase_users(self, request, queryset):
+        users = list(queryset.order_by("username"))
+        form = EraseForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            content = form.cleaned_data["content"]
+            try:
+                with transaction.atomic():  # all or nothing, like the bulk delete
+                    results = [
+                        user_erase(user=user, actor=request.user, content=content, request=request, door="admin")
+                        for user in users
+                    ]
+            except (ServiceError, PermissionDenied, ValidationError) as refused:
+                message = getattr(refused, "message", None) or "; ".join(getattr(refused, "messages", [str(refused)]))
+                self.message_user(request, f"Nobody was erased: {message}", messages.ERROR)
+                return None
+            names = ", ".join(r.pseudonym for r in results)
+            self.message_user(request, f"{len(results)} account(s) erased, now {names}.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Erase users",
+            "users": users,
+            "form": form,
+            "opts": self.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/tenants/erase_users.html", context)

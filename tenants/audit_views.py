@@ -20,6 +20,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from privexbot.api.views import ApiView
 from privexbot.audit import audit_record
 from privexbot.audit.export import CONTENT_TYPES, FORMATS, audit_events, export_lines
+from privexbot.audit.pseudonyms import with_pseudonyms
 from tenants.models import Perm
 from tenants.selectors import workspace_get_for_user
 
@@ -106,7 +107,7 @@ def workspace_audit(request, workspace_id):
     )
     if request.GET.get("download") and form.is_valid():
         return _download(request, events, filters, workspace=workspace, door="ui")
-    recent = list(events.order_by("-id")[:PAGE_ROWS])
+    recent = with_pseudonyms(events.order_by("-id")[:PAGE_ROWS])  # an erased user appears as their pseudonym
     return render(
         request,
         "tenants/audit.html",

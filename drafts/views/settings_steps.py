@@ -15,6 +15,7 @@ from drafts.services import draft_config_update
 from drafts.views.common import get_draft, wizard_render
 from privexbot.audit import audit_record
 from privexbot.forms import attach_errors
+from privexbot.ratelimit import html_limits
 
 PREVIEW_LIMIT = 30  # chunk cards shown; totals and averages always cover every chunk
 TEMPLATE = "drafts/chunking.html"
@@ -62,6 +63,7 @@ def chunking(request, draft_id):
     return wizard_render(request, TEMPLATE, draft, "chunking", context, status=400 if form.errors else 200)
 
 
+@html_limits("preview")
 @login_required
 @require_POST
 def chunking_preview(request, draft_id):

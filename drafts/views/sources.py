@@ -21,6 +21,7 @@ from drafts.services import (
 from drafts.views.common import get_draft, wizard_render
 from kb.pipeline.types import PipelineError
 from privexbot.forms import attach_errors
+from privexbot.ratelimit import html_limits, upload_limit
 
 TEMPLATE = "drafts/sources.html"
 
@@ -59,6 +60,7 @@ def _respond(request, draft, partial: str, context: dict, ok_message: str | None
     return _page(request, draft, **{k: v for k, v in context.items() if k.endswith("_form")})
 
 
+@html_limits("upload", max_body=upload_limit)
 @login_required
 @require_POST
 def source_add_files(request, draft_id):
@@ -89,6 +91,7 @@ def source_add_files(request, draft_id):
     return _respond(request, draft, "file-form", context, None)
 
 
+@html_limits("upload")
 @login_required
 @require_POST
 def source_add_text(request, draft_id):
@@ -105,6 +108,7 @@ def source_add_text(request, draft_id):
     return _respond(request, draft, "text-form", {"text_form": form}, None)
 
 
+@html_limits("upload")
 @login_required
 @require_POST
 def source_add_website(request, draft_id):

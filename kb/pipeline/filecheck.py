@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import zipfile
 import zlib
+from typing import BinaryIO
 
 from kb.pipeline.types import PipelineError
 
@@ -53,10 +54,19 @@ _BOMS = (
 )
 
 
-def check_file(*, filename: str, path: str, allowed_types: list[str], max_size: int) -> str:
-    """Return the normalised file type of an upload, or raise PipelineError saying why not."""
+def check_file(
+    *, filename: str, allowed_types: list[str], max_size: int, path: str | None = None, fileobj: BinaryIO | None = None
+) -> str:
+    """Return the normalised file type of an upload, or raise PipelineError saying why not. The bytes are a
+    `path` or a seekable binary `fileobj` (an upload read back from memory or an encrypted spool: no plaintext
+    copy on disk is needed to check it)."""
+    if (path is None) == (fileobj is None):
+        raise TypeError("check_file takes a path or a fileobj")
+    if fileobj is None:
+        with open(path, "rb") as fh:
+            return check_file(filename=filename, allowed_types=allowed_types, max_size=max_size, fileobj=fh)
     filetype = _type_from_name(filename, allowed_types)
-    size = os.path.getsize(path)
+    size = fileobj.seek(0, os.SEEK_END)
     if size > max_size:
         raise PipelineError(
             "too_large",
@@ -64,13 +74,13 @@ def check_file(*, filename: str, path: str, allowed_types: list[str], max_size: 
         )
     if size == 0:
         raise PipelineError("empty", "This file is empty.")
+    fileobj.seek(0)
     if filetype == "pdf":
-        _check_pdf(path)
+        _check_pdf(fileobj)
     elif filetype in _ZIP_REQUIRED:
-        check_zip(path, filetype=filetype)
+        check_zip(fileobj, filetype=filetype)
     else:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = fileobj.read()  # at most max_size bytes (checked above)
         if detect_text_encoding(data) is None:
             raise PipelineError(
                 "type_mismatch",
@@ -102,25 +112,29 @@ def _human_size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _check_pdf(path: str) -> None:
+def _check_pdf(fileobj: BinaryIO) -> None:
     # The spec allows junk before the header; readers accept it within the first 1 KB.
-    with open(path, "rb") as fh:
-        head = fh.read(1024)
+    head = fileobj.read(1024)
     if b"%PDF-" not in head:
         raise PipelineError("type_mismatch", "This file is named .pdf but is not a PDF document.")
 
 
-def check_zip(path: str, *, filetype: str) -> None:
-    """Validate a DOCX/XLSX container: real zip, right parts, safe names, no bomb."""
+def check_zip(source: str | BinaryIO, *, filetype: str) -> None:
+    """Validate a DOCX/XLSX container (a path or a seekable file): real zip, right parts, safe names, no bomb."""
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as fh:
+            return check_zip(fh, filetype=filetype)
     label = filetype.upper()
-    with open(path, "rb") as fh:
-        is_zip = fh.read(4) == b"PK\x03\x04"
+    source.seek(0)
+    is_zip = source.read(4) == b"PK\x03\x04"
     if not is_zip:
         raise PipelineError("type_mismatch", f"This file is named .{filetype} but is not a {label} document.")
+    archive_size = source.seek(0, os.SEEK_END)
+    source.seek(0)
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(source) as zf:
             infos = zf.infolist()
-            _check_zip_listing(infos, os.path.getsize(path))
+            _check_zip_listing(infos, archive_size)
             names = {info.filename for info in infos}
             if not all(part in names for part in _ZIP_REQUIRED[filetype]):
                 raise PipelineError(

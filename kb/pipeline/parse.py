@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,7 +85,7 @@ def _parse_html_file(path: str) -> list[Element]:
 
 def parse_in_subprocess(
     items: list[tuple[str, str]], *, memory_mb: int = 2048, cpu_seconds: int = 300, timeout: float = 600,
-    budget: ParseBudget | None = None,
+    budget: ParseBudget | None = None, organization_id=None,
 ) -> list[list[Element] | PipelineError]:  # fmt: skip
     """Parse (path, filetype) items in child processes; one result per item, in order.
 
@@ -94,12 +94,17 @@ def parse_in_subprocess(
     `budget` (what the workers pass: configured_budget()), CPU and wall clock that follow each file's size
     and pages, with `timeout` as the wall-clock ceiling. When a child dies, finished items keep their
     results, the item it was on fails alone, and the remaining items continue in a fresh child.
+
+    A child only ever serves one tenant: `organization_id` (what the workers pass) picks this thread's child,
+    and a child that served another organization is retired first, so a file that takes a parser over sees
+    no other tenant's files or text. None (tests, benchmarks) is a tenant of its own.
     """
     results: list[list[Element] | PipelineError | None] = [None] * len(items)
     while pending := [i for i, result in enumerate(results) if result is None]:
         started_any = _run_child(
-            items, pending, results, memory_mb=memory_mb, cpu_seconds=cpu_seconds, timeout=timeout, budget=budget
-        )
+            items, pending, results, memory_mb=memory_mb, cpu_seconds=cpu_seconds, timeout=timeout, budget=budget,
+            tenant=None if organization_id is None else str(organization_id),
+        )  # fmt: skip
         if not started_any:
             # The child could not even start (broken install?): retrying would loop forever.
             for i in pending:
@@ -119,19 +124,37 @@ _children = threading.local()
 
 
 class _Child:
-    def __init__(self, memory_mb: int, cpu_seconds: int):
+    """One parse child: its limits, the tenant it serves, and its private TMPDIR (privexbot.sandbox).
+
+    Sandboxed: the environment holds no secret (child_environment), TMPDIR is a 0700 directory of this
+    process that is wiped before and after every item, the network is an empty namespace where the machine
+    allows it (privexbot.sandbox.network_isolation) and no socket can be created (privexbot.confine, Unix
+    sockets included), and the child dies with this process (PR_SET_PDEATHSIG, set by the child itself) so a
+    killed worker leaves no parser running on a tenant's file."""
+
+    def __init__(self, memory_mb: int, cpu_seconds: int, tenant: str | None):
+        from privexbot import sandbox
+        from privexbot.childlimits import rlimits
+
         self.limits = _child_key(memory_mb, cpu_seconds)
+        self.tenant = tenant
         test_hooks = self.limits[2]
         self.items = 0
-        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
+        self.tmpdir = sandbox.make_private_dir("child-")
+        self.stderr = tempfile.TemporaryFile(dir=sandbox.process_dir())  # noqa: SIM115 - lives as long as the child
+        command = [
+            *sandbox.network_isolation(), sys.executable, "-m", "kb.pipeline.parse_child", "--serve",
+            f"--parent-pid={os.getpid()}", f"--tmpdir={self.tmpdir}", *(["--test-hooks"] if test_hooks else []),
+            *(["--no-sockets"] if sandbox.isolation_mode() != "off" else []),
+        ]  # fmt: skip
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kb.pipeline.parse_child", "--serve", *(["--test-hooks"] if test_hooks else [])],
-            env=_child_env(),
+            command,
+            env=_child_env(self.tmpdir),
             cwd=_PROJECT_ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=self.stderr,
-            preexec_fn=_limits(memory_mb, cpu_seconds),  # noqa: PLW1509 - only setrlimit, no locks
+            preexec_fn=rlimits(memory_mb=memory_mb, cpu_seconds=cpu_seconds),  # noqa: PLW1509 - only setrlimit
             start_new_session=True,
         )
 
@@ -158,6 +181,7 @@ class _Child:
                 self.proc.kill()
                 self.proc.wait()
         self.stderr.close()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 def shutdown_child() -> None:
@@ -176,22 +200,30 @@ def _child_key(memory_mb: int, cpu_seconds: int) -> tuple:
     return memory_mb, cpu_seconds, bool(settings.configured and settings.PARSE_TEST_HOOKS)
 
 
-def _child_for(memory_mb: int, cpu_seconds: int) -> _Child:
+def _child_for(memory_mb: int, cpu_seconds: int, tenant: str | None) -> _Child:
     child = getattr(_children, "child", None)
     if child is not None and (
-        not child.alive() or child.limits != _child_key(memory_mb, cpu_seconds) or child.items >= CHILD_MAX_ITEMS
+        not child.alive()
+        or child.limits != _child_key(memory_mb, cpu_seconds)
+        or child.tenant != tenant  # a fresh child per tenant: nothing of one organization's files reaches another's
+        or child.items >= CHILD_MAX_ITEMS
     ):
         child.close()
         child = None
     if child is None:
-        child = _children.child = _Child(memory_mb, cpu_seconds)
+        child = _children.child = _Child(memory_mb, cpu_seconds, tenant)
     return child
 
 
-def _run_child(items, pending, results, *, memory_mb: int, cpu_seconds: int, timeout: float, budget=None) -> bool:
-    """Run `pending` through this thread's persistent child, filling `results`; return whether it
-    started any item. A child that dies or hangs is discarded; the next call starts a fresh one."""
-    with tempfile.TemporaryDirectory(prefix="kbparse-") as tmp:
+def _run_child(
+    items, pending, results, *, memory_mb: int, cpu_seconds: int, timeout: float, budget=None, tenant=None
+) -> bool:
+    """Run `pending` through this thread's child for `tenant`, filling `results`; return whether it started any
+    item. A child that dies or hangs is discarded; the next call starts a fresh one. The request and the
+    results (all the extracted text) live in a private directory of this process (privexbot.sandbox)."""
+    from privexbot import sandbox
+
+    with sandbox.scratch("kbparse-") as tmp:
         request = os.path.join(tmp, "request.json")
         output = os.path.join(tmp, "results.jsonl")
         with open(request, "w") as fh:
@@ -201,7 +233,7 @@ def _run_child(items, pending, results, *, memory_mb: int, cpu_seconds: int, tim
             json.dump(request_body, fh)
         monitor = _ChildMonitor(output, timeout=timeout, budget=budget)
         for _attempt in range(2):  # a child that exited since its last request gets replaced once
-            child = _child_for(memory_mb, cpu_seconds)
+            child = _child_for(memory_mb, cpu_seconds, tenant)
             try:
                 child.send(request, output)
                 break
@@ -221,6 +253,8 @@ def _run_child(items, pending, results, *, memory_mb: int, cpu_seconds: int, tim
         if not monitor.ended or monitor.child_exiting:
             child.close(kill=not monitor.ended)
             _children.child = None
+        else:  # the child wiped it after each item; a parser it ran may still have left something behind
+            sandbox.wipe(child.tmpdir)
         return monitor.started_any
 
 
@@ -305,25 +339,16 @@ def configured_budget() -> ParseBudget:
     )  # fmt: skip
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(tmpdir: Path | None = None) -> dict[str, str]:
     """The basics and the offline flags only (privexbot.env.child_environment): a file that takes the parser
-    over finds no secret in its environment. The child does not load Django settings."""
+    over finds no secret in its environment. The child does not load Django settings. TMPDIR is the child's
+    private directory, so every temporary file a parser makes (kbpdf-*/repaired.pdf, ...) lands there."""
     from privexbot.env import child_environment
 
     threads = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
     env = child_environment(pythonpath=[_PROJECT_ROOT], inherit=threads)
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     for name in threads:  # one BLAS/OpenMP thread unless the operator chose: one of several workers on a small box
         env.setdefault(name, "1")
     return env
-
-
-def _limits(memory_mb: int, cpu_seconds: int) -> Callable[[], None]:
-    def apply() -> None:
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        # Soft limit only: the child raises it before each item so the budget is per file.
-        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-        soft = cpu_seconds if hard == resource.RLIM_INFINITY else min(cpu_seconds, hard)
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-
-    return apply

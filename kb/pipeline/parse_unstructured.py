@@ -116,6 +116,8 @@ def _partition_pdf(path: str) -> list:
 def _partition_repaired_pdf(path: str) -> list:
     import pikepdf
 
+    # In the child's TMPDIR: its private directory (privexbot.sandbox), emptied after every file and swept after a
+    # crash, so the repaired copy never sits in a world-readable place.
     with tempfile.TemporaryDirectory(prefix="kbpdf-") as tmp:
         repaired = os.path.join(tmp, "repaired.pdf")
         try:

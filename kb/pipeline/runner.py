@@ -13,7 +13,6 @@ This is a task body: it returns an Outcome and never sends messages; kb.actors d
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -321,9 +320,12 @@ def load_elements(document: Document, *, attempt: int | None = None) -> list[dic
 
     from kb.pipeline.filecheck import check_file
     from kb.pipeline.parse import configured_budget, parse_in_subprocess
+    from privexbot import sandbox
 
-    # The document id in the name: a deletion removes what a crashed run left here (kb.deletion).
-    with tempfile.TemporaryDirectory(prefix=f"pxb-parse-{document.pk}-") as tmp:
+    # The plaintext copy the parsers need lives in this worker's private directory (0700, on tmpfs where there is
+    # one; swept if the worker is killed). The document id in the name: a deletion removes what a run left there
+    # (kb.deletion).
+    with sandbox.scratch(f"pxb-parse-{document.pk}-") as tmp:
         path = Path(tmp) / f"source.{document.file_type or 'bin'}"
         storage.copy_to(document.stored_file, path)
         if document.source_type == "file_upload":
@@ -341,6 +343,7 @@ def load_elements(document: Document, *, attempt: int | None = None) -> list[dic
             memory_mb=settings.PARSE_MAX_MEMORY_MB,
             timeout=settings.PARSE_TIMEOUT,
             budget=configured_budget(),
+            organization_id=document.kb.workspace.organization_id,
         )
     if isinstance(result, PipelineError):
         raise result

@@ -14,16 +14,14 @@ a workspace the user may create KBs in (workspace_get_for_user with kb:create; c
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 
 from kb.models import Chunk, DocumentStatus, KnowledgeBase
+from kb.portability.archive import archive_bytes
 from kb.portability.export import ArchiveStream
 from kb.portability.importer import import_archive
 from kb.portability.manifest import SCHEMA_VERSION, ArchiveError
@@ -74,16 +72,17 @@ def kb_export_archive(
     return stream.summary
 
 
-def _sha256(path) -> str:
+def _sha256(archive) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with archive_bytes(archive) as fh:
         while block := fh.read(1024 * 1024):
             digest.update(block)
     return digest.hexdigest()
 
 
 def kb_import_archive(*, workspace, user, archive_path, door: str = "web", request=None) -> KnowledgeBase:
-    """A new KB in `workspace` from the archive at `archive_path`. Raises ArchiveError (a 4xx, nothing created)
+    """A new KB in `workspace` from the archive at `archive_path` (a path, or the seekable file an upload is read
+    from: see uploaded_archive). Raises ArchiveError (a 4xx, nothing created)
     for an archive that is damaged, tampered with, of an unknown version, too big, or made with a model this
     installation lacks; PermissionDenied when `user` may not create KBs there (user None: the operator)."""
     archive_sha256 = _sha256(archive_path)
@@ -108,20 +107,11 @@ def kb_import_archive(*, workspace, user, archive_path, door: str = "web", reque
 
 
 @contextmanager
-def uploaded_archive(upload) -> Iterator[Path]:
-    """A path to an uploaded archive: Django's own temporary file when it spooled one (removed with the
-    request), else a copy in a private 0700 directory removed on exit. Larger than KB_ARCHIVE_MAX_SIZE: 413."""
+def uploaded_archive(upload) -> Iterator:
+    """What kb_import_archive reads an uploaded archive from: the upload's own file (in memory, or spooled
+    encrypted by privexbot.uploads), read in place, so its plaintext is never copied to disk. Larger than
+    KB_ARCHIVE_MAX_SIZE: 413."""
     if upload.size > settings.KB_ARCHIVE_MAX_SIZE:
         raise ArchiveError("too_large", "The archive is larger than KB_ARCHIVE_MAX_SIZE.", http_status=413)
-    if hasattr(upload, "temporary_file_path"):
-        yield Path(upload.temporary_file_path())
-        return
-    directory = tempfile.mkdtemp(prefix="pxb-import-")
-    try:
-        path = Path(directory) / "archive.zip"
-        with open(path, "wb") as out:
-            for piece in upload.chunks():
-                out.write(piece)
-        yield path
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    upload.open("rb")
+    yield upload.file

@@ -26,12 +26,26 @@ def _human(n: int) -> str:
     return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n} bytes"
 
 
-def open_archive(path: str) -> zipfile.ZipFile:
-    """The zip at `path` once its container passed the checks; raises ArchiveError."""
-    with open(path, "rb") as fh:
+@contextmanager
+def archive_bytes(source) -> Iterator:
+    """A binary file positioned at 0: `source` itself when it is a seekable file (an upload, read in place so no
+    plaintext copy is made), else the file at the path `source`, closed on exit."""
+    if hasattr(source, "read"):
+        source.seek(0)
+        yield source
+        return
+    with open(source, "rb") as fh:
+        yield fh
+
+
+def open_archive(source) -> zipfile.ZipFile:
+    """The zip at `source` (a path, or a seekable binary file: see archive_bytes) once its container passed the
+    checks; raises ArchiveError."""
+    with archive_bytes(source) as fh:
         head = fh.read(4)
         fh.seek(0, 2)
         size = fh.tell()
+        fh.seek(0)
     if size > settings.KB_ARCHIVE_MAX_SIZE:
         raise ArchiveError(
             "too_large", f"The archive is {_human(size)}; the limit is {_human(settings.KB_ARCHIVE_MAX_SIZE)}.",
@@ -43,7 +57,7 @@ def open_archive(path: str) -> zipfile.ZipFile:
             http_status=415,
         )  # fmt: skip
     try:
-        zf = zipfile.ZipFile(path)
+        zf = zipfile.ZipFile(source if hasattr(source, "read") else str(source))
         infos = zf.infolist()
     except _ZIP_ERRORS as exc:
         raise ArchiveError("corrupt", f"The archive is damaged and cannot be opened ({exc}).") from exc

@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -34,6 +30,7 @@ from kb.pipeline.types import ChunkData, PipelineError
 from kb.portability.archive import member, open_archive, read_json, read_manifest, verify_members
 from kb.portability.manifest import DOCUMENT_JSON_MAX_BYTES, ArchiveError
 from kb.services import documents_add, kb_create
+from privexbot import sandbox
 from privexbot.storage import get_storage
 from tenants.models import Perm
 from tenants.retention import check_retention_basis, check_retention_days
@@ -122,16 +119,6 @@ def _document_record(zf, manifest: dict, directory: str) -> dict:
     return r
 
 
-@contextmanager
-def _private_dir():
-    """A 0700 directory for the one plaintext file being checked, removed right after."""
-    path = tempfile.mkdtemp(prefix="pxb-import-")
-    try:
-        yield Path(path)
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 def _store_original(zf, manifest: dict, directory: str, r: dict, report: ImportReport) -> str:
     """The original checked like an upload (size, type by magic bytes, archive safety), then stored encrypted."""
     name = f"{directory}/{r['files']['original']}"
@@ -139,7 +126,7 @@ def _store_original(zf, manifest: dict, directory: str, r: dict, report: ImportR
         raise ArchiveError(
             "too_large", f"{r['name']!r} is larger than this installation's MAX_FILE_SIZE.", http_status=413
         )
-    with _private_dir() as tmp:
+    with sandbox.scratch("pxb-import-") as tmp:  # 0700, this process's own; swept if it dies
         path = tmp / f"source.{r['file_type'] or 'bin'}"
         with member(zf, manifest, name) as src, open(path, "wb") as out:
             while block := src.read(_PATH_CHUNK):
@@ -327,7 +314,7 @@ def import_archive(*, workspace, user, archive_path, request=None) -> ImportRepo
         if Perm.KB_CREATE not in user_workspace_perms(user=user, workspace=workspace):
             raise PermissionDenied("your role in this workspace does not allow kb:create")
     report = ImportReport()
-    with open_archive(str(archive_path)) as zf:
+    with open_archive(archive_path) as zf:
         manifest = read_manifest(zf)
         verify_members(zf, manifest)
         check_model(manifest)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from kb.portability import ArchiveError, archive_filename, kb_export_stream, kb_import_archive, uploaded_archive
 from kb.views.common import get_kb
 from privexbot.forms import Form
+from privexbot.ratelimit import html_limits
 from tenants.models import Perm
 from tenants.selectors import workspace_get_for_user, workspaces_for_user
 
@@ -44,6 +45,7 @@ class ImportForm(Form):
         self.fields["archive"].widget.attrs["accept"] = ".zip,application/zip"
 
 
+@html_limits("import", max_body=None)  # the throttle; the size is checked below, with the form
 @csrf_exempt  # checked below, once the size is known to be acceptable: the check reads (and spools) the body
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -63,9 +65,7 @@ def _page(request, *, form=None, error: str | None = None, status: int = 200):
     workspaces = _workspaces(request)
     if form is None:
         form = ImportForm(workspaces=workspaces, initial={"workspace": request.GET.get("workspace")})
-    if error:
-        form.add_error(None, error)
-    context = {"form": form, "workspaces": workspaces, "max_mb": settings.KB_ARCHIVE_MAX_SIZE // 2**20}
+    context = {"form": form, "error": error, "workspaces": workspaces, "max_mb": settings.KB_ARCHIVE_MAX_SIZE // 2**20}
     return render(request, "kb/import.html", context, status=status)
 
 

@@ -11,8 +11,10 @@ from kb.search import SearchError, chunk_search
 from kb.views.common import get_kb
 from kb.views.highlight import highlight, query_terms
 from privexbot.audit import audit_record, query_fingerprint
+from privexbot.ratelimit import html_limits
 
 
+@html_limits("search", methods=("GET",))
 @login_required
 @require_GET
 def kb_search(request, kb_id):

@@ -52,10 +52,16 @@ def _record(values: dict) -> dict:
 
 
 def export_lines(events, fmt: str) -> Iterator[str]:
-    """The export as text pieces, streamed (a large range never sits in memory)."""
+    """The export as text pieces, streamed (a large range never sits in memory). An erased user's rows show
+    their pseudonym (privexbot.audit.pseudonyms): the stored row, and the hash it was chained with, keep the
+    username recorded then, so `row_hash` checks against the database (audit_verify), not against this text."""
+    from privexbot.audit.pseudonyms import Redactions, erased_users, shown_row
+
     if fmt not in FORMATS:
         raise ValueError(f"unknown audit export format {fmt!r}: one of {', '.join(FORMATS)}")
-    rows = events.values(*COLUMNS).iterator(chunk_size=2000)
+    names = dict(erased_users().values_list("pk", "username"))  # the tombstones: a few rows, read once
+    redactions = Redactions()
+    rows = (shown_row(values, names, redactions) for values in events.values(*COLUMNS).iterator(chunk_size=2000))
     if fmt == "jsonl":
         for values in rows:
             yield json.dumps(_record(values), cls=DjangoJSONEncoder, sort_keys=True) + "\n"

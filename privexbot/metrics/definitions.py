@@ -83,6 +83,16 @@ DATA_EXPORTS = Counter("privexbot_data_exports", "Data export events (a knowledg
 KB_IMPORTS = Counter(
     "privexbot_kb_imports", "Knowledge bases imported from an archive (kb.portability), by door.", ["door"]
 )
+USER_DATA_EXPORTS = Counter(
+    "privexbot_user_data_exports",
+    "Exports of everything one user owns (pages.user_export; its KB archives also count in data_exports), by door.",
+    ["door"],
+)
+USER_ERASURES = Counter(
+    "privexbot_user_erasures",
+    "Accounts erased (tenants.erasure), by door and content choice: keep, delete.",
+    ["door", "content"],
+)
 ADMIN_ACTIONS = Counter(
     "privexbot_admin_actions",
     "Django admin actions recorded in the admin log, by action: add, change, delete.",

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from tenants.api import members
+from tenants.api import me, members
 from tenants.api.views import TokenDetailView, TokenListCreateView, TokenRotateView
 
 urlpatterns = [
     path("tokens/", TokenListCreateView.as_view(), name="api-tokens"),
     path("tokens/<uuid:token_id>/", TokenDetailView.as_view(), name="api-token"),
     path("tokens/<uuid:token_id>/rotate", TokenRotateView.as_view(), name="api-token-rotate"),
+    path("me/erase", me.EraseView.as_view(), name="api-me-erase"),
 ]
 
 # Workspaces, members, invitations (tenants/api/members.py); GET workspaces/ is the list the view extends.

@@ -59,15 +59,46 @@ def browser_env(settings):
     settings.CSRF_COOKIE_SECURE = False
 
 
+# Runs before any page script (Playwright injects it outside the page's CSP): every violation of the policy
+# is also logged as a console error with what was blocked and where, so `console_errors` names it.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error("CSP violation: " + event.effectiveDirective + " blocked " + (event.blockedURI || "inline")
+    + " in " + event.sourceFile + ":" + event.lineNumber + " (" + event.sample + ")");
+});
+"""
+
+
+def watch(tab):
+    """Collects into `tab.console_errors` uncaught exceptions, console errors (Chromium logs each CSP refusal as
+    one) and `securitypolicyviolation` events; tab.csp_violations() is the part that names the policy."""
+    tab.console_errors = []
+    tab.on("pageerror", lambda exc: tab.console_errors.append(f"uncaught: {exc}"))
+    tab.on(
+        "console",
+        lambda msg: (
+            msg.type == "error"
+            and tab.console_errors.append(f"console error: {msg.text} ({msg.location.get('url', '')})")
+        ),
+    )
+    tab.add_init_script(CSP_LISTENER)
+    tab.csp_violations = lambda: [e for e in tab.console_errors if _is_csp(e)]
+    return tab
+
+
+def _is_csp(message: str) -> bool:
+    return "CSP violation" in message or "Content Security Policy" in message
+
+
 @pytest.fixture
 def page(browser, browser_env, live_server):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
     context.set_default_timeout(20_000)
-    tab = context.new_page()
-    tab.console_errors = []
-    tab.on("pageerror", lambda exc: tab.console_errors.append(str(exc)))
+    tab = watch(context.new_page())
     yield tab
     context.close()
+    # Every browser test: nothing the app served was refused by its own Content-Security-Policy.
+    assert not tab.csp_violations(), tab.csp_violations()
 
 
 def login(page, username: str, password: str) -> None:

@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from tests import production_mode as prod
 from tests.browser import wizard
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, CORPUS, login
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, CORPUS, login, watch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -118,9 +118,7 @@ def prod_page(stack):
             extra_http_headers={"X-Forwarded-Proto": "https"},  # the TLS proxy's header (module docstring)
         )
         context.set_default_timeout(30_000)
-        tab = context.new_page()
-        tab.console_errors = []
-        tab.on("pageerror", lambda exc: tab.console_errors.append(str(exc)))
+        tab = watch(context.new_page())  # console errors and CSP violations (tests/browser/conftest.py)
         tab.responses = []
         tab.on("response", lambda response: tab.responses.append(_seen(response)))
         yield tab

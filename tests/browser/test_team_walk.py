@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from rest_framework.test import APIClient
 
 from tenants.tokens import api_token_create
-from tests.browser.conftest import CHROMIUM_ARGS, login  # noqa: F401  (CHROMIUM_ARGS: same flags as `page`)
+from tests.browser.conftest import CHROMIUM_ARGS, login, watch  # noqa: F401  (CHROMIUM_ARGS: same flags as `page`)
 from tests.tenants.identity_helpers import fresh_login_limits, totp_code  # noqa: F401  (fixture used below)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("fresh_login_limits")]
@@ -52,7 +52,7 @@ def test_invite_accept_enrol_totp_log_in_and_removal(
 
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(20_000)
-    tab = context.new_page()
+    tab = watch(context.new_page())
     tab.goto(link)
     tab.get_by_label("Username").fill("colleague")
     tab.get_by_label("Password", exact=True).fill(COLLEAGUE_PASSWORD)
@@ -95,4 +95,6 @@ def test_invite_accept_enrol_totp_log_in_and_removal(
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     assert client.get("/api/v1/workspaces/").json() == []  # the key reaches no workspace any more
+    assert not page.console_errors, page.console_errors
+    assert not tab.csp_violations(), tab.csp_violations()
     context.close()

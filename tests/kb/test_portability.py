@@ -377,6 +377,13 @@ def test_the_pages_export_and_import(client_for, small_kb, owner, other_owner, s
     copy = KnowledgeBase.objects.get(workspace=other_owner.target)
     assert response.status_code == 302 and response["Location"] == reverse("kb:detail", args=[copy.pk])
     assert copy.documents.filter(status="ready").count() == 2
+    # An archive too big for memory is spooled encrypted (privexbot.uploads) and read from the spool in place.
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1000
+    upload_file.seek(0)
+    response = client.post(reverse("kb:import"), {"workspace": str(other_owner.target.pk), "archive": upload_file})
+    assert response.status_code == 302 and KnowledgeBase.objects.filter(workspace=other_owner.target).count() == 2
+    second = KnowledgeBase.objects.filter(workspace=other_owner.target).exclude(pk=copy.pk).get()
+    assert second.documents.filter(status="ready").count() == 2
 
     bad = io.BytesIO(b"not an archive")
     bad.name = "notes.txt"
@@ -385,7 +392,8 @@ def test_the_pages_export_and_import(client_for, small_kb, owner, other_owner, s
     settings.KB_ARCHIVE_MAX_SIZE = 1000  # the size is checked before the body is read
     upload_file.seek(0)
     response = client.post(reverse("kb:import"), {"workspace": str(other_owner.target.pk), "archive": upload_file})
-    assert response.status_code == 413 and KnowledgeBase.objects.filter(workspace=other_owner.target).count() == 1
+    assert response.status_code == 413 and KnowledgeBase.objects.filter(workspace=other_owner.target).count() == 2
+    assert "The archive is larger than" in response.content.decode()
     leftovers = list(Path(tempfile.gettempdir()).glob("pxb-import-*"))
     assert leftovers == []  # no plaintext copy of an archive stays on the server
 
