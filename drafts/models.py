@@ -13,6 +13,13 @@ def default_expiry():
     return timezone.now() + timedelta(days=settings.DRAFT_TTL_DAYS)
 
 
+class DraftPurpose(models.TextChoices):
+    CREATE = "create", "Create a knowledge base"
+    ADD_SOURCES = "add_sources", "Add sources to a knowledge base"
+    SETTINGS = "settings", "Change a knowledge base's settings"
+    SYNC_REVIEW = "sync_review", "Review a website re-sync"
+
+
 class KBDraft(models.Model):
     """A knowledge base being put together: nothing is embedded until it is finalized."""
 
@@ -23,6 +30,10 @@ class KBDraft(models.Model):
         KnowledgeBase, null=True, blank=True, on_delete=models.CASCADE, related_name="drafts",
         help_text="set when the draft adds sources to an existing knowledge base",
     )  # fmt: skip
+    # What finalize does: create a KB; add sources to target_kb; rebuild target_kb with this draft's settings
+    # (kb.rebuild); or apply the changes a website re-sync found (drafts.sync, with sync_run).
+    purpose = models.CharField(max_length=12, choices=DraftPurpose.choices, default=DraftPurpose.CREATE)
+    sync_run = models.ForeignKey("kb.SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="drafts")
     name = models.CharField(max_length=255)
     description = models.TextField(max_length=1000, blank=True)
     chunking_config = models.JSONField(default=default_chunking_config)

@@ -21,6 +21,14 @@ def default_vector_store_config() -> dict:
     return {"provider": "pgvector", "distance_metric": "cosine", "enable_hybrid_search": True}
 
 
+class DuplicatePolicy(models.TextChoices):
+    """What adding a file named like one the KB already holds does (kb.versions)."""
+
+    VERSION = "version", "Skip if identical, else replace with a new version"
+    SKIP = "skip", "Skip it (keep the existing file)"
+    KEEP_BOTH = "keep_both", "Keep both"
+
+
 class KnowledgeBase(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="knowledge_bases")
@@ -46,6 +54,13 @@ class KnowledgeBase(models.Model):
     )
     legal_hold_at = models.DateTimeField(null=True, blank=True)
     legal_hold_reason = models.CharField(max_length=500, blank=True)
+    # Living KBs (issue 16). `generation` is the index generation search serves (Chunk.generation); a rebuild
+    # (KBRebuild) writes the next one beside it and switches this number at one moment.
+    duplicate_policy = models.CharField(max_length=10, choices=DuplicatePolicy.choices, default=DuplicatePolicy.VERSION)
+    generation = models.PositiveIntegerField(default=1)
+    review_sync_changes = models.BooleanField(
+        default=False, help_text="a website re-sync becomes a draft of the KB showing the changes before they apply"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -109,6 +124,17 @@ class Document(models.Model):
     stage_times = models.JSONField(default=dict, blank=True, help_text="stage -> ISO time it started")
     stats = models.JSONField(default=dict, blank=True, help_text="timings, cache hits, counts of the last run")
 
+    # Disabled: kept with its chunks, left out of search until enabled again.
+    enabled = models.BooleanField(default=True)
+    # Versions (kb.versions): a file added again under its name with other bytes is a new Document with the next
+    # file_version that `replaces` the old one; the old one is deleted once the new one is ready.
+    file_version = models.PositiveIntegerField(default=1)
+    replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaced_by")
+    # A page of a website source (re-synced by drafts.sync); its ETag / Last-Modified are in `metadata`.
+    website_source = models.ForeignKey(
+        "WebsiteSource", null=True, blank=True, on_delete=models.SET_NULL, related_name="documents"
+    )
+
     config_hash = models.CharField(max_length=64, blank=True, help_text="hash of the config that made the chunks")
     version = models.PositiveIntegerField(default=0, help_text="increments each time the chunks are replaced")
     chunk_count = models.PositiveIntegerField(default=0)
@@ -122,6 +148,7 @@ class Document(models.Model):
             models.Index(fields=["kb", "status"]),
             models.Index(fields=["status", "heartbeat_at"]),
             models.Index(fields=["content_hash"]),
+            models.Index(fields=["kb", "name"]),
         ]
 
     def __str__(self):
@@ -145,6 +172,8 @@ class Chunk(models.Model):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
     kb = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="chunks")
     version = models.PositiveIntegerField()
+    # The index generation (KnowledgeBase.generation): search reads only the KB's current one.
+    generation = models.PositiveIntegerField(default=1, db_default=1)
     index = models.PositiveIntegerField()
     content = models.TextField()
     content_hash = models.CharField(max_length=64)
@@ -164,7 +193,9 @@ class Chunk(models.Model):
     class Meta:
         ordering = ["document", "index"]
         constraints = [
-            models.UniqueConstraint(fields=["document", "version", "index"], name="uniq_chunk_doc_version_index")
+            models.UniqueConstraint(
+                fields=["document", "generation", "version", "index"], name="uniq_chunk_doc_generation_version_index"
+            )
         ]
         indexes = [
             models.Index(fields=["kb", "document"]),
@@ -216,3 +247,112 @@ class EmbeddingCache(models.Model):
 
     def __str__(self):
         return f"{self.model}:{self.text_hash[:12]}"
+
+
+class SyncSchedule(models.TextChoices):
+    OFF = "off", "Only on demand"
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+
+
+class RemovedPagePolicy(models.TextChoices):
+    DELETE = "delete", "Delete the document"
+    KEEP = "keep", "Keep the document"
+
+
+class WebsiteSource(models.Model):
+    """A crawled website of a KB, kept so that it can be crawled again (drafts.sync): its pages are the
+    documents that point here."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kb = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="website_sources")
+    url = models.URLField(max_length=2000)
+    crawl_config = models.JSONField(default=dict, blank=True)
+    schedule = models.CharField(max_length=8, choices=SyncSchedule.choices, default=SyncSchedule.OFF)
+    removed_pages = models.CharField(max_length=8, choices=RemovedPagePolicy.choices, default=RemovedPagePolicy.DELETE)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    next_sync_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["schedule", "next_sync_at"])]
+
+    def __str__(self):
+        return self.url
+
+
+class SyncStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    REVIEW = "review", "Waiting for review"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class SyncRun(models.Model):
+    """One re-sync of a website source and its report: counts (added, changed, removed, unchanged, failed) and
+    one entry per URL with what happened and why."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    website_source = models.ForeignKey(WebsiteSource, on_delete=models.CASCADE, related_name="runs")
+    kb = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="sync_runs")
+    status = models.CharField(max_length=10, choices=SyncStatus.choices, default=SyncStatus.QUEUED)
+    trigger = models.CharField(max_length=10, default="manual", help_text="manual, api, command, schedule")
+    counts = models.JSONField(default=dict, blank=True)
+    report = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self):
+        return f"sync {self.website_source_id} {self.status}"
+
+
+class RebuildStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Building"
+    COMPLETED = "completed", "Switched"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class KBRebuild(models.Model):
+    """A new index generation of a KB built with new chunking / embedding / distance settings while search keeps
+    serving the current one (kb.rebuild); the KB switches to it when every document is done."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kb = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="rebuilds")
+    generation = models.PositiveIntegerField()
+    chunking_config = models.JSONField()
+    embedding_config = models.JSONField()
+    vector_store_config = models.JSONField()
+    status = models.CharField(max_length=10, choices=RebuildStatus.choices, default=RebuildStatus.QUEUED)
+    documents_total = models.PositiveIntegerField(default=0)
+    documents_done = models.PositiveIntegerField(default=0)
+    documents_failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    stats = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["kb", "generation"], name="uniq_rebuild_kb_generation")]
+
+    def __str__(self):
+        return f"rebuild {self.kb_id} gen {self.generation} {self.status}"
