@@ -1,6 +1,8 @@
 import functools
 import http.server
+import os
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -82,6 +84,20 @@ def no_enqueue(monkeypatch):
     monkeypatch.setattr(kb_services, "_enqueue", lambda ids: sent.extend(("document", str(i)) for i in ids))
     monkeypatch.setattr(draft_services, "_enqueue", lambda actor, pk: sent.append((actor, str(pk))))
     return sent
+
+
+@pytest.fixture
+def isolated_throttles(db, monkeypatch):
+    """Rate-limit windows of this test only: all test clients share one address, and other test runs on this
+    machine share the Redis server and the small user ids. Yields the key prefix."""
+    from privexbot.api import throttling
+    from privexbot.redis import get_client
+
+    prefix = f"pxb:throttle-test:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(throttling, "KEY_PREFIX", prefix)
+    yield prefix
+    for key in get_client().scan_iter(match=f"{prefix}:*"):
+        get_client().delete(key)
 
 
 @pytest.fixture

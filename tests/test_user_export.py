@@ -31,24 +31,9 @@ TEXT = "The beekeeper notes each hive's weight and the clover bloom in the yello
 
 
 @pytest.fixture(autouse=True)
-def fresh_throttles(db, monkeypatch):
-    from privexbot.api import throttling
-    from privexbot.redis import get_client
-
-    prefix = f"pxb:throttle-test:user-export:{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr(throttling, "KEY_PREFIX", prefix)
-    yield
-    for key in get_client().scan_iter(match=f"{prefix}:*"):
-        get_client().delete(key)
-
-
-@pytest.fixture
-def no_enqueue(monkeypatch):
-    from drafts import services as draft_services
-    from kb import services as kb_services
-
-    monkeypatch.setattr(kb_services, "_enqueue", lambda ids: None)
-    monkeypatch.setattr(draft_services, "_enqueue", lambda actor, pk: None)
+def fresh_throttles(isolated_throttles):
+    """Rate-limit windows of this test only (tests/conftest.py)."""
+    return isolated_throttles
 
 
 @pytest.fixture

@@ -7,20 +7,9 @@ TEXT = "Our refund policy: refunds are issued within 14 days of receiving the re
 
 
 @pytest.fixture(autouse=True)
-def fresh_throttles(db, monkeypatch):
-    """Every test starts with empty rate-limit windows of its own: all test clients share one address, and other
-    test runs on this machine share the Redis server and the small user ids."""
-    import os
-    import uuid
-
-    from privexbot.api import throttling
-    from privexbot.redis import get_client
-
-    prefix = f"pxb:throttle-test:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr(throttling, "KEY_PREFIX", prefix)
-    yield prefix
-    for key in get_client().scan_iter(match=f"{prefix}:*"):
-        get_client().delete(key)
+def fresh_throttles(isolated_throttles):
+    """Every API test starts with empty rate-limit windows of its own (tests/conftest.py)."""
+    return isolated_throttles
 
 
 @pytest.fixture

@@ -40,28 +40,12 @@ TEXT = "The greenhouse log lists the orchid watering days and the heater checks 
 
 
 @pytest.fixture(autouse=True)
-def fresh_throttles(db, monkeypatch, settings):
+def fresh_throttles(isolated_throttles, settings):
     """Rate-limit windows of this test only (every test client shares one address and the Redis server). Every
     test fails one login as NAME: allauth's per-username window (in Redis, so it outlives each test) would soon
     refuse the attempt before it is audited, so it is widened here; axes' lockout (in the database) is per test."""
     settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login_failed": "1000/900s/ip,1000/900s/key"}
-    from privexbot.api import throttling
-    from privexbot.redis import get_client
-
-    prefix = f"pxb:throttle-test:erasure:{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr(throttling, "KEY_PREFIX", prefix)
-    yield
-    for key in get_client().scan_iter(match=f"{prefix}:*"):
-        get_client().delete(key)
-
-
-@pytest.fixture
-def no_enqueue(monkeypatch):
-    from drafts import services as draft_services
-    from kb import services as kb_services
-
-    monkeypatch.setattr(kb_services, "_enqueue", lambda ids: None)
-    monkeypatch.setattr(draft_services, "_enqueue", lambda actor, pk: None)
+    yield isolated_throttles
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Write a knowledge base's portable archive to a file (kb.portability; audited as a data export)."""
 
 import json
-import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -10,6 +9,7 @@ from django.http import Http404
 from kb.management.commands._common import get_kb, get_user
 from kb.models import KnowledgeBase
 from kb.portability import ArchiveError, kb_export_archive
+from privexbot.private_output import OutputExists, private_output
 from tenants.models import Perm
 from tenants.selectors import parse_uuid
 
@@ -35,21 +35,15 @@ class Command(BaseCommand):
             except (KnowledgeBase.DoesNotExist, Http404):
                 raise CommandError(f"no knowledge base {opts['kb_id']!r}") from None
         path = Path(opts["path"])
-        if path.exists() and not opts["force"]:
-            raise CommandError(f"{path} exists (use --force to overwrite)")
-        partial = path.with_name(f".{path.name}.partial")
         try:
-            # 0600: the archive holds the KB's documents in plaintext; only its owner may read it.
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as out:
+            with private_output(path, overwrite=opts["force"]) as out:
                 summary = kb_export_archive(
                     kb=kb, user=user, out=out, include_files=not opts["no_files"], door="command"
                 )
-            partial.replace(path)
+        except OutputExists as exc:
+            raise CommandError(str(exc)) from None
         except ArchiveError as exc:
             raise CommandError(exc.message) from None
-        finally:
-            partial.unlink(missing_ok=True)
         self.stdout.write(
             f"exported “{kb.name}”: {summary['documents']} documents ({summary['ready_documents']} ready), "
             f"{summary['chunks']} chunks, {summary['files']} files → {path} ({summary['bytes']} bytes)"

@@ -1,12 +1,12 @@
 """Write everything a user owns to one zip (pages.user_export; audited as a data export)."""
 
-import os
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from pages.user_export import user_export
+from privexbot.private_output import OutputExists, private_output
 
 
 class Command(BaseCommand):
@@ -26,17 +26,11 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"no user {opts['username']!r}")
         path = Path(opts["path"])
-        if path.exists() and not opts["force"]:
-            raise CommandError(f"{path} exists (use --force to overwrite)")
-        partial = path.with_name(f".{path.name}.partial")
         try:
-            # 0600: the export holds the user's documents in plaintext; only its owner may read it.
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w+b") as out:
+            with private_output(path, overwrite=opts["force"]) as out:
                 summary = user_export(user=user, out=out, include_files=not opts["no_files"], door="command")
-            partial.replace(path)
-        finally:
-            partial.unlink(missing_ok=True)
+        except OutputExists as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(
             f"exported {user.get_username()}: {summary['knowledge_bases']} knowledge base(s), {summary['drafts']} "
             f"draft(s), {summary['audit_events']} audit event(s) → {path}"
