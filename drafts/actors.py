@@ -27,6 +27,13 @@ def crawl_draft_source(source_id: str) -> None:
     processing.crawl_source(source_id)
 
 
+@dramatiq.actor(queue_name="drafts", max_retries=0, time_limit=6 * 3600 * 1000)
+def sync_website_source(run_id: str) -> None:
+    from drafts.sync.runner import run_sync
+
+    run_sync(run_id)
+
+
 ACTOR_FOR_TYPE = {"file_upload": parse_draft_source, "website_crawl": crawl_draft_source}
 
 
@@ -35,4 +42,15 @@ def sweep_sources() -> dict[str, int]:
     sweep = processing.find_stale()
     for source_type, source_id in sweep.to_send:
         ACTOR_FOR_TYPE[source_type].send(source_id)
-    return sweep.counts
+    return {**sweep.counts, **_website_syncs_periodic()}
+
+
+def _website_syncs_periodic() -> dict[str, int]:
+    """Website re-syncs (drafts.sync): retry or fail silent ones, then start the scheduled ones that are due."""
+    from drafts.sync.services import sync_sweep, syncs_start_due
+
+    retried, failed = sync_sweep()
+    for run_id in retried:
+        sync_website_source.send(run_id)
+    counts = {"syncs_requeued": len(retried), "syncs_failed": failed, "syncs_started": syncs_start_due()}
+    return {k: v for k, v in counts.items() if v}

@@ -34,7 +34,8 @@ class KBDraftAdmin(DeleteThroughService, admin.ModelAdmin):
     list_select_related = ("workspace__organization", "target_kb", "created_by")
     search_fields = ("name", "description", "created_by__username", "=id")
     readonly_fields = (
-        "id", "workspace", "target_kb", "created_by", "chunking_config", "embedding_config", "vector_store_config",
+        "id", "workspace", "target_kb", "purpose", "sync_run", "created_by",
+        "chunking_config", "embedding_config", "vector_store_config",
         "context_settings", "expires_at", "created_at", "updated_at",
     )  # fmt: skip
     inlines = [DraftSourceInline]

@@ -152,23 +152,31 @@ def parse_source(source_id) -> str | None:
         return SourceStatus.ERROR if run.finish(SourceStatus.ERROR, error=message, error_code="internal") else None
 
 
+def operator_crawl_config(url: str, crawl_config: dict, **extra):
+    """The user's crawl settings with the operator's (concurrency, timeouts, user agent, private addresses)."""
+    from drafts.crawler import validate_crawl_config
+
+    config = validate_crawl_config({**crawl_config, **extra, "start_url": url})
+    config.concurrency = settings.CRAWL_MAX_CONCURRENT
+    config.timeout = settings.CRAWL_TIMEOUT
+    config.user_agent = settings.CRAWL_USER_AGENT
+    config.allow_private = settings.CRAWL_ALLOW_PRIVATE
+    return config
+
+
 @log_scope
 def crawl_source(source_id) -> str | None:
     """Crawl a website in a child process, reporting pages found / processed while it runs;
     cancellable (cancel_requested, or the source removed)."""
     bind(source_id=source_id)
-    from drafts.crawler import start_crawl, validate_crawl_config
+    from drafts.crawler import start_crawl
     from privexbot import sandbox
 
     source = _claim(source_id)
     if source is None:
         return None
     run = _Run(source)
-    config = validate_crawl_config({**source.crawl_config, "start_url": source.url})
-    config.concurrency = settings.CRAWL_MAX_CONCURRENT
-    config.timeout = settings.CRAWL_TIMEOUT
-    config.user_agent = settings.CRAWL_USER_AGENT
-    config.allow_private = settings.CRAWL_ALLOW_PRIVATE
+    config = operator_crawl_config(source.url, source.crawl_config)
     pages, report = [], []
     cancelled = False
     # The pages (plaintext) land in this worker's private directory, swept if the worker is killed mid-crawl.
@@ -218,4 +226,7 @@ def _collect(page, pages: list, report: list) -> None:
     })  # fmt: skip
     if page.ok and page.elements:
         text_hash = page.content_hash or hashlib.sha256("".join(e["text"] for e in page.elements).encode()).hexdigest()
-        pages.append({"url": page.url, "title": page.title, "content_hash": text_hash, "elements": page.elements})
+        pages.append({
+            "url": page.url, "title": page.title, "content_hash": text_hash, "elements": page.elements,
+            "etag": page.etag, "last_modified": page.last_modified, "links": page.links or [],
+        })  # fmt: skip

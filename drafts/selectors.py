@@ -11,10 +11,11 @@ from django.http import Http404
 
 from drafts.models import DraftSource, KBDraft, SourceStatus
 from kb.pipeline.elements import elements_load
+from kb.selectors import kb_get_for_user
 from privexbot.logs import bind
 from privexbot.metrics.definitions import UNAUTHORIZED_ACCESS
 from tenants.models import ROLE_PERMISSIONS, Perm
-from tenants.selectors import parse_uuid, workspaces_for_user
+from tenants.selectors import parse_uuid, user_workspace_perms, workspaces_for_user
 from tenants.tokens import kb_limit_of
 
 
@@ -39,6 +40,16 @@ def draft_get_for_user(*, user, draft_id) -> KBDraft:
         raise PermissionDenied("your role in this workspace does not allow creating knowledge bases")
     UNAUTHORIZED_ACCESS.labels(resource="draft", outcome="404").inc()
     raise Http404("draft not found")
+
+
+def kb_for_new_sources(*, user, kb_id):
+    """The KB a draft may add sources to (wizard and API): kb:update on the KB (404 another tenant's, 403 a
+    readable one), and kb:create in its workspace, which a draft needs to be visible to its creator at all."""
+    kb = kb_get_for_user(user=user, kb_id=kb_id, perm=Perm.KB_UPDATE)
+    if Perm.KB_CREATE not in user_workspace_perms(user=user, workspace=kb.workspace):
+        UNAUTHORIZED_ACCESS.labels(resource="draft", outcome="403").inc()
+        raise PermissionDenied("your role in this workspace does not allow adding sources through a draft")
+    return kb
 
 
 def draft_source_get(*, draft: KBDraft, source_id) -> DraftSource:
@@ -66,6 +77,7 @@ def source_units(source: DraftSource) -> list[dict]:
                 "url": p["url"],
                 "elements": p["elements"],
                 "content_hash": p.get("content_hash", ""),
+                "page": p,  # final URL, ETag, Last-Modified, links: kept for re-syncs (drafts.sync)
             }
             for p in data
         ]
@@ -96,3 +108,17 @@ def source_parse_workspace(source_id) -> object | None:
         return None
     rows = DraftSource.objects.filter(claimable, pk=source_id)
     return rows.values_list("draft__workspace_id", flat=True).first()
+
+
+def versions_preview(*, draft: KBDraft):
+    """For a draft that adds to an existing KB: what the KB's duplicate policy will do with its completed files
+    (kb.versions.plan: added, replaced, skipped), shown on the review step before finalize. None otherwise."""
+    from kb import versions
+
+    if draft.target_kb_id is None:
+        return None
+    files = [
+        (source.name[:500], source.content_hash)
+        for source in draft.sources.filter(type="file_upload", status=SourceStatus.COMPLETED).order_by("created_at")
+    ]
+    return versions.plan(kb=draft.target_kb, files=files) if files else None

@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from drafts.models import DraftSource, KBDraft, SourceStatus
+from drafts.models import DraftPurpose, DraftSource, KBDraft, SourceStatus
+from drafts.sync.sources import page_metadata
 from kb.configs import (
     CONFIG_VALIDATORS,
     check_description,
@@ -21,29 +22,49 @@ from kb.configs import (
 from kb.models import Document, KnowledgeBase, SourceType
 from kb.pipeline.elements import elements_save
 from privexbot.audit import audit_record, save_audited
+from privexbot.metrics.definitions import DRAFTS_CREATED
 from privexbot.storage import get_storage
 
 
 def draft_create(
-    *, workspace, user, name: str, description: str = "", target_kb: KnowledgeBase | None = None, request=None
+    *,
+    workspace,
+    user,
+    name: str = "",
+    description: str = "",
+    target_kb: KnowledgeBase | None = None,
+    purpose: str | None = None,
+    request=None,
 ) -> KBDraft:
+    """A draft of a new KB, or with target_kb one of that KB (purpose ADD_SOURCES unless told otherwise): it
+    starts from the KB's configuration, which an ADD_SOURCES draft cannot change (_locked_config_errors)."""
+    purpose = purpose or (DraftPurpose.ADD_SOURCES if target_kb is not None else DraftPurpose.CREATE)
+    if target_kb is not None and not (name or "").strip():
+        name = f"More sources for {target_kb.name}"[:255]
     fields = {
         "workspace": workspace,
         "created_by": user,
         "name": check_name(name),
         "description": check_description(description),
+        "purpose": purpose,
     }
-    if target_kb is not None:  # adding sources to an existing KB: its configuration applies
+    details = {"purpose": purpose}
+    if target_kb is not None:
+        if target_kb.workspace_id != workspace.pk:
+            raise ValidationError({"kb_id": ["the knowledge base is in another workspace"]})
         fields.update(
             target_kb=target_kb,
             chunking_config=target_kb.chunking_config,
             embedding_config=target_kb.embedding_config,
             vector_store_config=target_kb.vector_store_config,
         )
+        details.update(target_kb_id=str(target_kb.pk), target_kb_name=target_kb.name)
     draft = KBDraft.objects.create(**fields)
     audit_record(
-        event_type="kb_draft", action="create", user=user, request=request, workspace=workspace, resource=draft
-    )
+        event_type="kb_draft", action="create", user=user, request=request, workspace=workspace, resource=draft,
+        details=details,
+    )  # fmt: skip
+    transaction.on_commit(lambda: DRAFTS_CREATED.labels(purpose=purpose).inc())
     return draft
 
 
@@ -63,6 +84,12 @@ def _audit_source(draft: KBDraft, source: DraftSource, action: str, *, user, req
         event_type="kb_draft", action=action, user=user, request=request, workspace=draft.workspace,
         resource=source, details={"draft_id": str(draft.pk), **details},
     )  # fmt: skip
+
+
+def _accepts_sources(draft: KBDraft) -> None:
+    """A settings draft rebuilds the KB's own documents: sources added to it would never be indexed."""
+    if draft.purpose == DraftPurpose.SETTINGS:
+        raise ValidationError({"draft": ["a settings draft has no sources; add them with an add-sources draft"]})
 
 
 def _touch(draft: KBDraft) -> None:
@@ -91,6 +118,7 @@ def draft_source_add_file(
     Raises PipelineError (too_large, unsupported_type, type_mismatch, zip_bomb, ...) and stores nothing then."""
     from kb.services import file_accept
 
+    _accepts_sources(draft)
     accepted = file_accept(filename=filename, fileobj=fileobj)
     safe_name, size = accepted.filename, accepted.size
     source = DraftSource.objects.create(
@@ -127,6 +155,7 @@ def draft_source_add_text(
 ) -> DraftSource:
     from kb.services import text_accept
 
+    _accepts_sources(draft)
     title = (title or "").strip()
     if not 1 <= len(title) <= 255:
         raise ValidationError({"title": ["must be 1 to 255 characters"]})
@@ -159,6 +188,7 @@ def draft_source_add_website(
 ) -> DraftSource:
     from drafts.crawler import validate_crawl_config
 
+    _accepts_sources(draft)
     crawl_config = crawl_config or {}
     if not isinstance(crawl_config, dict):
         raise ValidationError({"crawl_config": ["must be an object"]})
@@ -264,7 +294,8 @@ def draft_config_update(
         changes["vector_store_config"] = validate_vector_store_config(
             _merged(draft.vector_store_config, vector_store_config)
         )
-    if draft.target_kb_id and (errors := _locked_config_errors(draft, changes)):
+    locked = draft.target_kb_id and draft.purpose != DraftPurpose.SETTINGS  # a settings draft exists to change them
+    if locked and (errors := _locked_config_errors(draft, changes)):
         raise ValidationError(errors)
     for field, value in changes.items():
         setattr(draft, field, value)
@@ -288,6 +319,7 @@ def _documents_for(kb: KnowledgeBase, source: DraftSource, keep: set) -> list[Do
     documents = []
     units = source_units(source)
     single = len(units) == 1 and source.type != "website_crawl"
+    website = _website_source_for(kb, source, units)  # kept so it can be re-synced (drafts.sync)
     for unit in units:
         documents.append(
             Document(
@@ -296,7 +328,9 @@ def _documents_for(kb: KnowledgeBase, source: DraftSource, keep: set) -> list[Do
                 name=unit["name"][:500],
                 url=unit["url"],
                 file_type=source.file_type or ("html" if source.type == "website_crawl" else ""),
-                metadata={**source.metadata, "draft_source_id": str(source.pk), "source_name": source.name},
+                metadata={**source.metadata, "draft_source_id": str(source.pk), "source_name": source.name}
+                | (page_metadata(unit["page"]) if website else {}),
+                website_source=website,
                 stored_file=source.stored_file if single else "",
                 elements_file=source.elements_file if single else elements_save(unit["elements"]),
                 size_bytes=source.size_bytes if single else 0,
@@ -308,13 +342,30 @@ def _documents_for(kb: KnowledgeBase, source: DraftSource, keep: set) -> list[Do
     return documents
 
 
+def _website_source_for(kb: KnowledgeBase, source: DraftSource, units: list):
+    if source.type != "website_crawl" or not units:
+        return None
+    from drafts.sync.sources import website_source_create
+
+    user = source.draft.created_by
+    return website_source_create(kb=kb, url=source.url, crawl_config=source.crawl_config, user=user)
+
+
 def draft_finalize(*, draft: KBDraft, user, request=None) -> KnowledgeBase:
     """Validate, then in one transaction create the KB (or use the target KB) and one Document per
     completed source — one per crawled page — with the draft's exact chunking config; processing is
     enqueued after commit and the draft is deleted. Raises ValidationError with the validation errors."""
     from drafts.preview import draft_validate
-    from kb.services import documents_add, kb_create
+    from kb.services import documents_add_versioned, kb_create
 
+    if draft.purpose == DraftPurpose.SYNC_REVIEW:  # a website re-sync's reviewed changes (drafts.sync.review)
+        from drafts.sync.review import review_finalize
+
+        return review_finalize(draft=draft, user=user, request=request)
+    if draft.purpose == DraftPurpose.SETTINGS:  # new settings of the target KB: a rebuild (drafts.settings_draft)
+        from drafts.settings_draft import settings_finalize
+
+        return settings_finalize(draft=draft, user=user, request=request)
     report = draft_validate(draft=draft)
     if not report["valid"]:
         raise ValidationError({"draft": report["errors"]})
@@ -339,7 +390,8 @@ def draft_finalize(*, draft: KBDraft, user, request=None) -> KnowledgeBase:
             for source in draft.sources.filter(status=SourceStatus.COMPLETED)
             for document in _documents_for(kb, source, keep)
         ]
-        documents_add(kb=kb, documents=documents)
+        # Files follow the KB's duplicate policy (kb.versions); the doors show this report after finalize.
+        kb.add_report = documents_add_versioned(kb=kb, documents=documents, user=user, request=request)
         leftovers = [f for s in draft.sources.all() for f in _source_files(s) if f not in keep]
         audit_record(
             event_type="knowledge_base",
@@ -348,7 +400,7 @@ def draft_finalize(*, draft: KBDraft, user, request=None) -> KnowledgeBase:
             request=request,
             workspace=draft.workspace,
             resource=kb,
-            details={"draft_id": str(draft.pk), "documents": len(documents)},
+            details={"draft_id": str(draft.pk), "documents": len(kb.add_report.created), **kb.add_report.counts},
         )
         draft.delete()
         storage = get_storage()
@@ -358,6 +410,10 @@ def draft_finalize(*, draft: KBDraft, user, request=None) -> KnowledgeBase:
 
 @transaction.atomic
 def draft_delete(*, draft: KBDraft, user=None, request=None, reason: str = "deleted") -> None:
+    if draft.sync_run_id:  # a re-sync's review draft deleted unapplied: the changes are discarded
+        from drafts.sync.review import review_discarded
+
+        review_discarded(draft=draft, user=user, request=request)
     files = [f for s in draft.sources.all() for f in _source_files(s)]
     DraftSource.objects.filter(draft=draft).update(cancel_requested=True)
     audit_record(

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from drafts import views
+from drafts.views import sync as sync_views
 
 app_name = "drafts"
 urlpatterns = [
@@ -19,4 +20,12 @@ urlpatterns = [
     path("<uuid:draft_id>/review/", views.review, name="review"),
     path("<uuid:draft_id>/finalize/", views.finalize, name="finalize"),
     path("<uuid:draft_id>/discard/", views.draft_discard, name="discard"),
+    # Website re-syncs, posted from the KB page (templates/kb/_website_sources.html)
+    path("kb/<uuid:kb_id>/website-sources/<uuid:source_id>/sync/", sync_views.website_source_sync, name="sync_now"),
+    path(
+        "kb/<uuid:kb_id>/website-sources/<uuid:source_id>/settings/",
+        sync_views.website_source_settings,
+        name="sync_settings",
+    ),
+    path("kb/<uuid:kb_id>/review-sync/", sync_views.kb_review_sync, name="sync_review_setting"),
 ]

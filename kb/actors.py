@@ -34,13 +34,37 @@ def process_document(document_id: str) -> None:
         process_document.send_with_options(args=(str(document_id),), delay=outcome.retry_after_ms)
 
 
+@dramatiq.actor(queue_name="ingest", max_retries=0, time_limit=24 * 3600 * 1000)
+def rebuild_kb(rebuild_id: str) -> None:
+    """A KB's new index generation (kb.rebuild); its old generation is deleted by rebuild_cleanup afterwards."""
+    from kb import rebuild_worker
+
+    outcome = rebuild_worker.run(rebuild_id)
+    if outcome.cleanup_after_ms is not None:
+        rebuild_cleanup.send_with_options(args=(str(rebuild_id),), delay=outcome.cleanup_after_ms)
+
+
+@dramatiq.actor(queue_name="ingest", max_retries=0)
+def rebuild_cleanup(rebuild_id: str) -> None:
+    from kb import rebuild_worker
+
+    rebuild_worker.cleanup(rebuild_id)
+
+
 def sweep_documents() -> dict[str, int]:
     """Periodic job (settings.PERIODIC_JOBS, run in one worker at a time): requeue or quarantine documents
-    whose worker went silent, and send the messages the sweep asks for."""
+    whose worker went silent, and send the messages the sweep asks for; the same for KB rebuilds."""
+    from kb import rebuild_worker
+
     sweep = runner.find_stale()
     for document_id in sweep.to_send:
         process_document.send(document_id)
-    return sweep.counts
+    rebuilds = rebuild_worker.find_stale()
+    for rebuild_id in rebuilds.to_run:
+        rebuild_kb.send(rebuild_id)
+    for rebuild_id in rebuilds.to_clean:
+        rebuild_cleanup.send(rebuild_id)
+    return {**sweep.counts, **{f"rebuilds_{k}": v for k, v in rebuilds.counts.items() if v}}
 
 
 def retention_periodic() -> dict | None:

@@ -9,8 +9,26 @@ from django.db.models import Count, Q
 from guardian.admin import GuardedModelAdmin
 
 from kb.configs import CONFIG_VALIDATORS, check_description, check_name
-from kb.models import IN_PROGRESS, UNFINISHED, Chunk, Document, EmbeddingCache, KnowledgeBase
-from kb.services import document_delete, document_reprocess, kb_create, kb_delete, kb_reindex, kb_update
+from kb.models import (
+    IN_PROGRESS,
+    UNFINISHED,
+    Chunk,
+    Document,
+    EmbeddingCache,
+    KBRebuild,
+    KnowledgeBase,
+    SyncRun,
+    WebsiteSource,
+)
+from kb.services import (
+    document_delete,
+    document_reprocess,
+    documents_set_enabled,
+    kb_create,
+    kb_delete,
+    kb_reindex,
+    kb_update,
+)
 from kb.states import stale_cutoff
 from privexbot.admin_base import DeleteThroughService, ServiceValidatedForm, ViewOnly, changed_values
 from privexbot.errors import ServiceError
@@ -19,6 +37,11 @@ from privexbot.errors import ServiceError
 class KnowledgeBaseForm(ServiceValidatedForm):
     # the services' own validators (configs only matter on the add form: on change they are read-only)
     validators = {"name": check_name, "description": check_description, **CONFIG_VALIDATORS}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "duplicate_policy" in self.fields:  # left out of a post: the model default on add, unchanged on change
+            self.fields["duplicate_policy"].required = False
 
 
 class PipelineOwnedChildrenMixin:
@@ -49,6 +72,9 @@ class KnowledgeBaseAdmin(DeleteThroughService, PipelineOwnedChildrenMixin, Guard
     # the settings page and the API.
     always_read_only += ("retention_inherit", "retention_days", "retention_basis", "legal_hold", "legal_hold_by",
                          "legal_hold_at", "legal_hold_reason")  # fmt: skip
+    # The serving generation moves only with a rebuild's switch (kb.rebuild); the review-before-sync setting is
+    # audited by drafts.sync (the KB page and the API).
+    always_read_only += ("generation", "review_sync_changes")
     read_only_on_change = ("workspace", "chunking_config", "embedding_config", "vector_store_config")
 
     def get_readonly_fields(self, request, obj=None):
@@ -68,14 +94,16 @@ class KnowledgeBaseAdmin(DeleteThroughService, PipelineOwnedChildrenMixin, Guard
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
-            changes = changed_values(form, ("name", "description", "context_settings"))
+            changes = changed_values(form, ("name", "description", "context_settings", "duplicate_policy"))
+            if not changes.get("duplicate_policy", True):
+                del changes["duplicate_policy"]
             kb_update(kb=obj, user=request.user, request=request, **changes)
             return
         kb = kb_create(
             workspace=data["workspace"], user=request.user, request=request, name=data["name"],
             description=data.get("description", ""), chunking_config=data["chunking_config"],
             embedding_config=data["embedding_config"], vector_store_config=data["vector_store_config"],
-            context_settings=data.get("context_settings") or {},
+            context_settings=data.get("context_settings") or {}, duplicate_policy=data.get("duplicate_policy") or None,
         )  # fmt: skip
         # The admin goes on with the object it passed in (change message, log entry, redirect): make it the KB.
         for field in obj._meta.concrete_fields:
@@ -160,14 +188,17 @@ class DocumentAdmin(ViewOnly, DeleteThroughService, PipelineOwnedChildrenMixin, 
         "progress",
         "attempts",
         "chunk_count",
+        "enabled",
         "error_code",
         "heartbeat_at",
         "updated_at",
     )
-    list_filter = ("status", StuckFilter, "source_type", "file_type", "error_code", "kb__workspace__organization")
+    list_filter = (
+        "status", StuckFilter, "enabled", "source_type", "file_type", "error_code", "kb__workspace__organization",
+    )  # fmt: skip
     list_select_related = ("kb",)
     search_fields = ("name", "url", "kb__name", "content_hash", "=id")
-    actions = ["reprocess", "requeue_stuck"]
+    actions = ["reprocess", "requeue_stuck", "disable", "enable"]
 
     delete_related = ("kb__workspace",)
 
@@ -200,6 +231,26 @@ class DocumentAdmin(ViewOnly, DeleteThroughService, PipelineOwnedChildrenMixin, 
         note = f"; {skipped} skipped (finished, or a worker is still on them)" if skipped else ""
         self._report(request, queued, refused, "stuck document(s) requeued", note)
 
+    def _set_enabled(self, request, queryset, *, enabled: bool) -> None:
+        changed = 0
+        for kb in KnowledgeBase.objects.filter(pk__in=queryset.values("kb_id")).select_related("workspace"):
+            ids = queryset.filter(kb=kb).values_list("pk", flat=True)
+            changed += documents_set_enabled(
+                kb=kb, document_ids=ids, enabled=enabled, user=request.user, request=request
+            )
+        state = "enabled (back in search)" if enabled else "disabled (kept, left out of search)"
+        self.message_user(request, f"{changed} document(s) {state}; {queryset.count() - changed} already were.")
+
+    @admin.action(
+        description="Disable selected documents (keep them, leave them out of search)", permissions=["reprocess"]
+    )
+    def disable(self, request, queryset):
+        self._set_enabled(request, queryset, enabled=False)
+
+    @admin.action(description="Enable selected documents (back in search)", permissions=["reprocess"])
+    def enable(self, request, queryset):
+        self._set_enabled(request, queryset, enabled=True)
+
 
 @admin.register(Chunk)
 class ChunkAdmin(ViewOnly, admin.ModelAdmin):
@@ -228,3 +279,48 @@ class EmbeddingCacheAdmin(ViewOnly, admin.ModelAdmin):
     search_fields = ("=text_hash",)
     exclude = ("embedding",)
     show_full_result_count = False
+
+
+@admin.register(WebsiteSource)
+class WebsiteSourceAdmin(ViewOnly, admin.ModelAdmin):
+    """View-only: a website source is created by a draft's finalize and changed (schedule, removed-pages policy)
+    through drafts.sync, which audits it: the KB page, the API and `sync_website`."""
+
+    list_display = ("url", "kb", "schedule", "removed_pages", "last_synced_at", "next_sync_at")
+    list_filter = ("schedule", "removed_pages")
+    list_select_related = ("kb",)
+    search_fields = ("url", "kb__name", "=id")
+    raw_id_fields = ("kb", "created_by")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # it goes with its KB; its pages are documents, deleted through kb.deletion
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ViewOnly, admin.ModelAdmin):
+    """View-only: the report of one re-sync, written by its worker."""
+
+    list_display = ("website_source", "kb", "status", "trigger", "created_at", "finished_at")
+    list_filter = ("status", "trigger")
+    list_select_related = ("website_source", "kb")
+    search_fields = ("website_source__url", "kb__name", "=id")
+    raw_id_fields = ("website_source", "kb", "created_by")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(KBRebuild)
+class KBRebuildAdmin(ViewOnly, admin.ModelAdmin):
+    """View-only: a rebuild is started from a settings draft (the KB page, the API, `kb_rebuild`) and moved by its
+    worker's state machine (kb.rebuild); cancelling is on the KB page."""
+
+    list_display = ("kb", "generation", "status", "documents_done", "documents_total", "documents_failed",
+                    "created_at", "finished_at")  # fmt: skip
+    list_filter = ("status",)
+    list_select_related = ("kb",)
+    search_fields = ("kb__name", "=id")
+    raw_id_fields = ("kb", "created_by")
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from kb.models import KnowledgeBase
+from kb.models import DuplicatePolicy, KnowledgeBase
 from kb.search import MODES
 from kb.search.selector import MAX_TOP_K
 from kb.services import kb_delete, kb_update
@@ -22,9 +22,18 @@ class SearchForm(Form):
 class KBSettingsForm(Form):
     name = forms.CharField(max_length=255)
     description = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    duplicate_policy = forms.ChoiceField(
+        label="A file added again under the same name",
+        choices=DuplicatePolicy.choices,
+        required=False,  # left out of a post: unchanged
+        help_text="Applies to uploads from the wizard, the API and ingest. A replaced version leaves search only when "
+        "its new version is ready.",
+    )
 
     def save(self, *, kb: KnowledgeBase, user, request=None) -> KnowledgeBase:
         changes = {k: v for k, v in self.cleaned_data.items() if getattr(kb, k) != v}
+        if not changes.get("duplicate_policy", True):
+            del changes["duplicate_policy"]
         return kb_update(kb=kb, user=user, request=request, **changes)
 
 

@@ -128,9 +128,22 @@ def kb_summaries_for_user(*, user, workspace_id) -> list[tuple[KnowledgeBase, di
     ]
 
 
-def documents_for_kb(*, kb: KnowledgeBase, status: str | None = None) -> QuerySet[Document]:
-    qs = kb.documents.order_by("created_at", "name")
-    return qs.filter(status=status) if status else qs
+def documents_for_kb(
+    *, kb: KnowledgeBase, status: str | None = None, name: str | None = None, source_type: str | None = None,
+    enabled: bool | None = None,
+) -> QuerySet[Document]:  # fmt: skip
+    """The KB's documents, oldest first, filtered the same way for the API and the KB page: status, name
+    containing `name` (any case), source type, enabled or disabled."""
+    qs = kb.documents.order_by("created_at", "name", "pk")
+    if status:
+        qs = qs.filter(status=status)
+    if name:
+        qs = qs.filter(name__icontains=name)
+    if source_type:
+        qs = qs.filter(source_type=source_type)
+    if enabled is not None:
+        qs = qs.filter(enabled=enabled)
+    return qs
 
 
 def document_get(*, kb: KnowledgeBase, document_id) -> Document:
@@ -142,7 +155,7 @@ def document_get(*, kb: KnowledgeBase, document_id) -> Document:
 
 def chunks_for_kb(*, kb: KnowledgeBase, document_id=None) -> QuerySet[Chunk]:
     qs = (
-        Chunk.objects.filter(kb=kb)
+        Chunk.objects.filter(kb=kb, generation=kb.generation)  # the serving index generation (kb.rebuild)
         .defer("embedding", "embedding_768", "search_vector")
         .order_by("document__created_at", "document_id", "index")
     )

@@ -10,15 +10,16 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
-from kb import states
+from kb import states, versions
 from kb.configs import CONFIG_VALIDATORS, check_context_settings, check_description, check_name
 from kb.deletion import delete_documents, delete_kb
 from kb.models import RETRYABLE, Document, DocumentStatus, KnowledgeBase, SourceType
 from kb.pipeline.types import PipelineError
 from privexbot.audit import audit_record, save_audited
 from privexbot.errors import Conflict
-from privexbot.metrics.definitions import KNOWLEDGE_BASES_CREATED
+from privexbot.metrics.definitions import DOCUMENTS_ENABLED_CHANGES, KNOWLEDGE_BASES_CREATED
 from privexbot.storage import get_storage
 
 
@@ -41,10 +42,12 @@ def _enqueue(document_ids: list) -> None:
 def kb_create(
     *, workspace, user, name: str, description: str = "", chunking_config: dict | None = None,
     embedding_config: dict | None = None, vector_store_config: dict | None = None,
-    context_settings: dict | None = None, request=None,
+    context_settings: dict | None = None, duplicate_policy: str | None = None, request=None,
 ) -> KnowledgeBase:  # fmt: skip
     """A new, empty KB. Configs are validated by the one schema (kb.configs); missing ones get the defaults."""
     fields = {"name": check_name(name), "description": check_description(description)}
+    if duplicate_policy is not None:
+        fields["duplicate_policy"] = versions.check_policy(duplicate_policy)
     given = {
         "chunking_config": chunking_config,
         "embedding_config": embedding_config,
@@ -61,16 +64,38 @@ def kb_create(
     return kb
 
 
-def documents_add(*, kb: KnowledgeBase, documents: list[Document]) -> list[Document]:
+def documents_add(
+    *, kb: KnowledgeBase, documents: list[Document], policy: str | None = None, user=None, request=None
+) -> list[Document]:
+    """documents_add_versioned, answering only the documents created (skipped files are not among them)."""
+    return documents_add_versioned(kb=kb, documents=documents, policy=policy, user=user, request=request).created
+
+
+@transaction.atomic
+def documents_add_versioned(
+    *, kb: KnowledgeBase, documents: list[Document], policy: str | None = None, user=None, request=None
+) -> versions.VersionReport:
     """Create prepared (unsaved) documents in `kb` in one batch and queue them after commit; for callers that
-    already accepted the content (a finalized draft). The caller writes its own audit event."""
+    already accepted the content (a finalized draft). File uploads follow the KB's duplicate policy (or
+    `policy`): kb.versions decides which are added, replace an earlier version or are skipped; a skipped
+    document's files (it owned them) are shredded after commit. Returns the report (`.created`: the new rows).
+    The caller writes its own audit event for the additions; replacements and skips are audited here."""
     for document in documents:
         if document.status != DocumentStatus.QUEUED:  # a new row enters the state machine at its start
             raise ValueError(f"a new document starts queued, not {document.status}")
         document.kb = kb
-    created = Document.objects.bulk_create(documents)
+    report = versions.versions_assign(kb=kb, documents=documents, policy=policy)
+    created = Document.objects.bulk_create(report.created)
+    versions.versions_record(kb=kb, report=report, user=user, request=request, door="documents_add")
+    created_ids = {d.pk for d in created}
+    orphans = [
+        f for d in documents if d.pk not in created_ids for f in (d.stored_file, d.elements_file) if f
+    ]  # fmt: skip
+    if orphans:
+        storage = get_storage()
+        transaction.on_commit(lambda: [storage.delete(f) for f in orphans])
     _enqueue([d.pk for d in created])
-    return created
+    return report
 
 
 def file_sha256(fileobj: BinaryIO) -> tuple[str, int]:
@@ -143,15 +168,38 @@ def text_accept(*, content: str) -> AcceptedText:
 
 
 def document_find_unchanged(*, kb: KnowledgeBase, name: str, content_hash: str) -> Document | None:
-    return kb.documents.filter(name=name, content_hash=content_hash).exclude(status=DocumentStatus.FAILED).first()
+    """The latest version of file `name` when it holds exactly these bytes (kb.versions' "identical")."""
+    latest = versions.latest_versions(kb=kb, names=[name]).get(name)
+    return latest if latest is not None and latest.content_hash == content_hash else None
+
+
+@dataclass
+class FileAdded:
+    """document_add_file's answer: `document` is the new document, or for `skipped` the existing one it matched."""
+
+    outcome: str  # kb.versions: added | replaced | skipped
+    document: Document
+    replaces: Document | None = None
+    reason: str = ""
 
 
 @transaction.atomic
-def document_create_from_file(
-    *, kb: KnowledgeBase, user, filename: str, fileobj: BinaryIO, metadata: dict | None = None, request=None
-) -> Document:
-    """Validate (size, type by magic bytes, archive safety), store encrypted, create the document and queue it.
-    Raises PipelineError for a bad file; nothing is stored then."""
+def document_add_file(
+    *, kb: KnowledgeBase, user, filename: str, fileobj: BinaryIO, metadata: dict | None = None, request=None,
+    policy: str | None = None, door: str = "",
+) -> FileAdded:  # fmt: skip
+    """Add one uploaded file under the KB's duplicate policy (or `policy`; kb.versions): skipped before anything
+    is stored, or validated (size, type by magic bytes, archive safety), stored encrypted, created (a new
+    version replacing the old one when the bytes changed) and queued. Raises PipelineError for a bad file;
+    nothing is stored then."""
+    safe_name = Path(filename or "upload").name[:255] or "upload"  # the name file_accept gives the document
+    content_hash, _ = file_sha256(fileobj)
+    probe = Document(kb=kb, source_type=SourceType.FILE_UPLOAD, name=safe_name, content_hash=content_hash)
+    report = versions.versions_assign(kb=kb, documents=[probe], policy=policy)  # holds the name's lock from here
+    (entry,) = report.entries
+    if entry.outcome == versions.SKIPPED:
+        versions.versions_record(kb=kb, report=report, user=user, request=request, door=door)
+        return FileAdded(outcome=entry.outcome, document=entry.existing, reason=entry.reason)
     accepted = file_accept(filename=filename, fileobj=fileobj)
     document = Document.objects.create(
         kb=kb,
@@ -162,18 +210,28 @@ def document_create_from_file(
         stored_file=accepted.stored,
         size_bytes=accepted.size,
         content_hash=accepted.content_hash,
+        file_version=probe.file_version,
+        replaces=probe.replaces,
     )
-    _audit_document(
-        document,
-        "create",
-        user=user,
-        request=request,
-        filename=document.name,
-        size=accepted.size,
-        type=accepted.file_type,
-    )
+    entry.document = document
+    if entry.outcome == versions.ADDED:  # a replacement's "create" event (version, replaces) is written below
+        _audit_document(
+            document, "create", user=user, request=request, filename=document.name, size=accepted.size,
+            type=accepted.file_type,
+        )  # fmt: skip
+    versions.versions_record(kb=kb, report=report, user=user, request=request, door=door)
     _enqueue([document.pk])
-    return document
+    return FileAdded(outcome=entry.outcome, document=document, replaces=entry.existing)
+
+
+def document_create_from_file(
+    *, kb: KnowledgeBase, user, filename: str, fileobj: BinaryIO, metadata: dict | None = None, request=None
+) -> Document:
+    """document_add_file, answering only the document: the new one, or the existing one an identical (or, with
+    the `skip` policy, same-named) file matched."""
+    return document_add_file(
+        kb=kb, user=user, filename=filename, fileobj=fileobj, metadata=metadata, request=request
+    ).document
 
 
 @transaction.atomic
@@ -255,6 +313,44 @@ def kb_reindex(*, kb: KnowledgeBase, user=None, request=None) -> int:
     return queued
 
 
+SUPERSEDED = "superseded_by"  # metadata of an old version kept (disabled) under a legal hold: kb.versions
+
+
+@transaction.atomic
+def documents_set_enabled(*, kb: KnowledgeBase, document_ids, enabled: bool, user=None, request=None) -> int:
+    """Disable documents of `kb` (kept with their chunks, left out of every search: kb.search.selector) or enable
+    them again (back in search at once, nothing re-parsed or re-embedded). Only rows whose state changes are
+    written and audited, one event each; returns how many changed (a superseded version is never enabled).
+    Callers hold kb:update (the access funnel)."""
+    rows = kb.documents.select_for_update().filter(pk__in=list(document_ids), enabled=not enabled)
+    if enabled:  # an old version kept under a legal hold (kb.versions) stays out: its successor serves search
+        rows = rows.exclude(metadata__has_key=SUPERSEDED)
+    changed = list(rows.order_by("pk").values_list("pk", "name"))
+    if not changed:
+        return 0
+    kb.documents.filter(pk__in=[pk for pk, _ in changed]).update(enabled=enabled, updated_at=timezone.now())
+    action = "enable" if enabled else "disable"
+    for pk, name in changed:
+        audit_record(
+            event_type="document", action=action, user=user, request=request, workspace=kb.workspace,
+            resource=pk, resource_type="Document", details={"kb_id": str(kb.pk), "name": name},
+        )  # fmt: skip
+    transaction.on_commit(lambda: DOCUMENTS_ENABLED_CHANGES.labels(action=action).inc(len(changed)))
+    return len(changed)
+
+
+def document_set_enabled(*, document: Document, enabled: bool, user=None, request=None) -> Document:
+    """One document disabled or enabled (documents_set_enabled); a document already in that state is unchanged.
+    Enabling a superseded version is refused (Conflict)."""
+    if enabled and SUPERSEDED in (document.metadata or {}):
+        raise Conflict(
+            f"“{document.name}” is an old version replaced by a newer one; it stays out of search.", code="superseded"
+        )
+    documents_set_enabled(kb=document.kb, document_ids=[document.pk], enabled=enabled, user=user, request=request)
+    document.refresh_from_db(fields=["enabled", "updated_at"])
+    return document
+
+
 def document_delete(*, document: Document, user=None, request=None, reason: str = "user"):
     """Delete one document and everything derived from it (kb.deletion); returns the signed receipt."""
     return delete_documents(documents=[document], user=user, request=request, reason=reason)
@@ -262,9 +358,14 @@ def document_delete(*, document: Document, user=None, request=None, reason: str 
 
 def kb_update(
     *, kb: KnowledgeBase, user, name: str | None = None, description: str | None = None,
-    context_settings: dict | None = None, request=None,
+    context_settings: dict | None = None, duplicate_policy: str | None = None,
+    review_sync_changes: bool | None = None, request=None,
 ) -> KnowledgeBase:  # fmt: skip
     changes = {}
+    if review_sync_changes is not None:
+        changes["review_sync_changes"] = bool(review_sync_changes)
+    if duplicate_policy is not None:
+        changes["duplicate_policy"] = versions.check_policy(duplicate_policy)
     if name is not None:
         changes["name"] = check_name(name)
     if description is not None:

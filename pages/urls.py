@@ -8,10 +8,11 @@ from allauth.account import views as account_views
 from django.contrib import admin
 from django.urls import include, path
 
-from drafts.views import add_sources
+from drafts.views import add_sources, change_settings
 from kb.urls import urlpatterns as kb_urlpatterns
 from pages import views
 from pages.user_export_views import profile_export
+from privexbot.api.routes import path as api_path  # the trailing slash is optional on every API route
 from privexbot.health import health
 from privexbot.metrics.views import metrics
 from tenants import audit_views
@@ -19,6 +20,7 @@ from tenants import audit_views
 kb_pages = [
     path("<uuid:kb_id>/", views.kb_detail, name="detail"),
     path("<uuid:kb_id>/sources/", add_sources, name="add_sources"),
+    path("<uuid:kb_id>/change-settings/", change_settings, name="change_settings"),  # a settings draft
 ]
 
 urlpatterns = [
@@ -34,7 +36,7 @@ urlpatterns = [
     path("profile/export/", profile_export, name="profile-export"),  # pages/user_export.py: spans the apps
     path("profile/", include("tenants.identity.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/audit/", audit_views.AuditExportView.as_view(), name="api-audit"),  # tenants/audit_views.py
+    api_path("api/v1/audit/", audit_views.AuditExportView.as_view(), name="api-audit"),  # tenants/audit_views.py
     path("api/v1/", include("pages.api_urls")),
     path("drafts/", include("drafts.urls")),
     path("kb/", include((kb_pages + kb_urlpatterns, "kb"))),

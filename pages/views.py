@@ -44,7 +44,7 @@ def home(request):
 def kb_detail(request, kb_id):
     """The KB page; an HTMX poll gets only its documents partial (kb.views.detail)."""
     kb, perms = get_kb(request, kb_id)
-    context = {"kb": kb, "perms": perms, **documents_context(kb)}
+    context = {"kb": kb, "perms": perms, **documents_context(kb, request.GET)}  # filters and page kept
     if request.htmx:
         return render(request, f"{KB_TEMPLATE}#documents", context)
     context["search_form"] = SearchForm(initial={"mode": "hybrid", "top_k": 5})

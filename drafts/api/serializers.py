@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from drafts.crawler.config import LIMITS
 from drafts.crawler.patterns import MAX_PATTERN_LENGTH, MAX_PATTERNS, PatternError, compile_pattern
+from kb.api.serializers import VersionReport
 from privexbot.api.serializers import JSONObjectField, JSONStringObjectField
 
 PREVIEW_MAX_LIMIT = 1000
@@ -13,9 +14,36 @@ PREVIEW_MAX_LIMIT = 1000
 
 # ---------------------------------------------------------------- requests
 class CreateKBDraftRequest(serializers.Serializer):
-    name = serializers.CharField(min_length=1, max_length=255)
+    """Without kb_id: a draft of a new KB (name and workspace_id required). With kb_id: a draft that adds sources
+    to that KB with its chunking, embedding and vector-store settings, which the draft cannot change."""
+
+    name = serializers.CharField(
+        min_length=1, max_length=255, required=False,
+        help_text="required for a new KB; with kb_id it defaults to 'More sources for <KB name>'",
+    )  # fmt: skip
     description = serializers.CharField(max_length=1000, required=False, allow_blank=True, allow_null=True)
-    workspace_id = serializers.UUIDField()
+    workspace_id = serializers.UUIDField(
+        required=False, help_text="required for a new KB; with kb_id optional (it must then be the KB's workspace)"
+    )
+    kb_id = serializers.UUIDField(
+        required=False, allow_null=True,
+        help_text="an existing KB to add sources to (needs kb:update on it and kb:create in its workspace)",
+    )  # fmt: skip
+
+    purpose = serializers.ChoiceField(
+        choices=["add_sources", "settings"], required=False,
+        help_text="with kb_id: add_sources (default) or settings — a draft of the KB's chunking, embedding model and "
+        "distance metric whose preview shows the KB's documents with the new settings; finalize rebuilds the index",
+    )  # fmt: skip
+
+    def validate(self, data):
+        if data.get("purpose") == "settings" and not data.get("kb_id"):
+            raise serializers.ValidationError({"kb_id": ["a settings draft needs the knowledge base (kb_id)"]})
+        if not data.get("kb_id"):
+            required = {f: ["This field is required."] for f in ("name", "workspace_id") if not data.get(f)}
+            if required:
+                raise serializers.ValidationError(required)
+        return data
 
 
 class FileSourceRequest(serializers.Serializer):
@@ -88,10 +116,15 @@ class ConfigUpdateRequest(serializers.Serializer):
 
 
 # ---------------------------------------------------------------- responses
+PURPOSE_HELP = "create (a new KB), add_sources (to kb_id), settings (of kb_id), sync_review (of kb_id)"
+
+
 class KBDraftResponse(serializers.Serializer):
     draft_id = serializers.CharField()
     status = serializers.CharField()
     message = serializers.CharField()
+    purpose = serializers.CharField(help_text=PURPOSE_HELP)
+    kb_id = serializers.CharField(allow_null=True, help_text="the existing KB the draft targets, or null")
 
 
 class SourceResponse(serializers.Serializer):
@@ -150,9 +183,11 @@ class ValidationResponse(serializers.Serializer):
 
 
 class FinalizeResponse(serializers.Serializer):
-    kb_id = serializers.UUIDField()
+    kb_id = serializers.UUIDField(help_text="the new KB, or the existing KB the draft targeted")
     status = serializers.CharField()
     message = serializers.CharField()
+    purpose = serializers.CharField(help_text="the finalized draft's purpose: " + PURPOSE_HELP)
+    documents = VersionReport(help_text="files added, replaced (a new version) or skipped by the KB's duplicate_policy")
 
 
 class MessageResponse(serializers.Serializer):
@@ -165,6 +200,8 @@ class KBDraftDetails(serializers.Serializer):
     workspace_id = serializers.CharField()
     created_by = serializers.CharField(allow_null=True)
     status = serializers.CharField()
+    purpose = serializers.CharField(help_text=PURPOSE_HELP)
+    kb_id = serializers.CharField(allow_null=True, help_text="the existing KB the draft targets, or null")
     created_at = serializers.CharField()
     updated_at = serializers.CharField()
     data = serializers.DictField()
@@ -178,6 +215,8 @@ def draft_details(*, draft, sources, processing_status: dict) -> dict:
         "workspace_id": str(draft.workspace_id),
         "created_by": str(draft.created_by_id) if draft.created_by_id else None,
         "status": "draft",
+        "purpose": draft.purpose,
+        "kb_id": str(draft.target_kb_id) if draft.target_kb_id else None,
         "created_at": draft.created_at.isoformat(),
         "updated_at": draft.updated_at.isoformat(),
         "data": {

@@ -1,8 +1,8 @@
-"""The design guide's draft routes (no trailing slash after an id, as its clients call them)."""
-
-from django.urls import path
+"""The design guide's draft routes, written as its clients call them (no trailing slash after an id); the other
+form answers too (privexbot.api.routes)."""
 
 from drafts.api import views
+from privexbot.api.routes import path  # the trailing slash is optional on every API route
 
 urlpatterns = [
     path("", views.DraftCreateView.as_view(), name="api-draft-create"),

@@ -11,8 +11,10 @@ from rest_framework.response import Response
 
 from drafts import services
 from drafts.api import serializers as s
+from drafts.models import DraftPurpose
 from drafts.preview import draft_preview, draft_validate
-from drafts.selectors import draft_get_for_user, draft_processing_status, draft_source_get
+from drafts.selectors import draft_get_for_user, draft_processing_status, draft_source_get, kb_for_new_sources
+from drafts.settings_draft import draft_create_settings
 from privexbot.api.auth import check_upload_size
 from privexbot.api.serializers import validated
 from privexbot.api.throttling import HeavyThrottled
@@ -29,18 +31,46 @@ def _source(source) -> dict:
     return s.SourceResponse(source).data
 
 
+def _draft_workspace(request, workspace_id):
+    return workspace_get_for_user(user=request.user, workspace_id=workspace_id, perm=Perm.KB_CREATE)
+
+
 @extend_schema(tags=TAGS)
 class DraftCreateView(ApiView):
-    @extend_schema(request=s.CreateKBDraftRequest, responses=s.KBDraftResponse, summary="Create a KB draft")
+    @extend_schema(
+        request=s.CreateKBDraftRequest, responses=s.KBDraftResponse, summary="Create a KB draft",
+        description="Without `kb_id`: a draft of a new knowledge base. With `kb_id`: a draft that adds sources to "
+        "that knowledge base (purpose `add_sources`); it takes the KB's chunking, embedding and vector-store "
+        "settings, which cannot be changed in it (PATCH config answers 400). The same source, preview-chunks, "
+        "validate and finalize routes follow; finalize adds the documents to the KB. Needs kb:update on the KB "
+        "(another tenant's KB is a 404, a readable one a 403) and kb:create in its workspace; an API key limited "
+        "to some KBs may add to those. With `kb_id` and `purpose: \"settings\"`: a draft of that KB's settings "
+        "(PATCH config changes chunking, model, distance metric; preview-chunks shows the KB's documents with them; "
+        "finalize starts a rebuild, see /knowledge-bases/{id}/rebuilds); 409 while a rebuild runs.",
+    )  # fmt: skip
     def post(self, request):
-        require_unlimited_key(request.user, doing="create knowledge bases")
         data = validated(s.CreateKBDraftRequest, request.data)
-        workspace = workspace_get_for_user(user=request.user, workspace_id=data["workspace_id"], perm=Perm.KB_CREATE)
-        draft = services.draft_create(
-            workspace=workspace, user=request.user, name=data["name"], description=data.get("description") or "",
-            request=request,
-        )  # fmt: skip
-        return Response({"draft_id": str(draft.pk), "status": "created", "message": "KB draft created successfully"})
+        description = data.get("description") or ""
+        if data.get("purpose") == DraftPurpose.SETTINGS:  # new settings of a live KB: finalize rebuilds its index
+            kb = kb_for_new_sources(user=request.user, kb_id=data["kb_id"])
+            draft = draft_create_settings(kb=kb, user=request.user, request=request)
+        elif data.get("kb_id"):
+            kb = kb_for_new_sources(user=request.user, kb_id=data["kb_id"])
+            workspace = _draft_workspace(request, data["workspace_id"]) if data.get("workspace_id") else kb.workspace
+            draft = services.draft_create(
+                workspace=workspace, user=request.user, name=data.get("name") or "", description=description,
+                target_kb=kb, purpose=DraftPurpose.ADD_SOURCES, request=request,
+            )  # fmt: skip
+        else:
+            require_unlimited_key(request.user, doing="create knowledge bases")
+            workspace = _draft_workspace(request, data["workspace_id"])
+            draft = services.draft_create(
+                workspace=workspace, user=request.user, name=data["name"], description=description, request=request
+            )
+        return Response({
+            "draft_id": str(draft.pk), "status": "created", "message": "KB draft created successfully",
+            "purpose": draft.purpose, "kb_id": str(draft.target_kb_id) if draft.target_kb_id else None,
+        })  # fmt: skip
 
 
 @extend_schema(tags=TAGS)
@@ -129,7 +159,7 @@ class PreviewChunksView(HeavyThrottled, ApiView):
         draft = draft_get_for_user(user=request.user, draft_id=draft_id)
         data = validated(s.ChunkPreviewRequest, request.data or {})
         source_id = data.get("source_id")
-        if source_id is not None:
+        if source_id is not None and draft.purpose != DraftPurpose.SETTINGS:  # a settings draft: a document's id
             source_id = draft_source_get(draft=draft, source_id=source_id).pk
         preview = draft_preview(draft=draft, source_id=source_id, offset=data["offset"], limit=data["limit"])
         # Chunk text went out: a read of document content.
@@ -149,17 +179,28 @@ class ValidateDraftView(HeavyThrottled, ApiView):
         return Response(s.ValidationResponse(draft_validate(draft=draft)).data)
 
 
+FINALIZED = {
+    DraftPurpose.CREATE: "Knowledge base created successfully.",
+    DraftPurpose.ADD_SOURCES: "Sources added to the knowledge base.",
+    DraftPurpose.SETTINGS: "The index is being rebuilt with the new settings; search keeps serving the current one.",
+}
+
+
 @extend_schema(tags=TAGS)
 class FinalizeDraftView(ApiView):
     @extend_schema(request=None, responses=s.FinalizeResponse,
-                   summary="Create the knowledge base and queue its documents")  # fmt: skip
+                   summary="Create the knowledge base (or add to the draft's KB) and queue its documents")  # fmt: skip
     def post(self, request, draft_id):
         draft = draft_get_for_user(user=request.user, draft_id=draft_id)
+        purpose = draft.purpose  # the draft is gone after finalize
         kb = services.draft_finalize(draft=draft, user=request.user, request=request)
+        done = FINALIZED.get(purpose, "Knowledge base updated.")
         return Response({
             "kb_id": str(kb.pk),
             "status": "processing",
-            "message": "Knowledge base created successfully. Documents are being processed in the background.",
+            "message": f"{done} Documents are being processed in the background.",
+            "purpose": purpose,
+            "documents": kb.add_report.as_dict(),  # added / replaced / skipped by the KB's duplicate_policy
         })  # fmt: skip
 
 

@@ -17,7 +17,7 @@ import sys
 
 from drafts.crawler.config import CrawlConfig, validate_crawl_config
 from drafts.crawler.errors import MAX_DOWNLOAD_BYTES
-from drafts.crawler.handle import CrawlLimits
+from drafts.crawler.handle import KNOWN_FILE, CrawlLimits
 from drafts.crawler.recorder import Recorder
 from privexbot.env import drop_proxy_variables
 
@@ -100,7 +100,7 @@ def _run(config: CrawlConfig, recorder: Recorder) -> int:
     failures: list[str] = []
     process = CrawlerProcess(settings=crawl_settings(config))
     crawler = process.create_crawler(SiteSpider)
-    done = process.crawl(crawler, config=config, recorder=recorder)
+    done = process.crawl(crawler, config=config, recorder=recorder, known=_known_pages(recorder.out_dir))
     done.addErrback(lambda failure: failures.append(f"crawler failed: {failure.getErrorMessage()}"))
     _watch_parent(recorder)
     process.start(install_signal_handlers=False)
@@ -109,6 +109,15 @@ def _run(config: CrawlConfig, recorder: Recorder) -> int:
     error = failures[0] if failures else getattr(spider, "fatal_error", None)
     recorder.finish(error=error)
     return 1 if error else 0
+
+
+def _known_pages(out_dir) -> dict:
+    """The pages a re-sync already holds (handle.KNOWN_FILE), or {} for a first crawl."""
+    try:
+        data = json.loads((out_dir / KNOWN_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _stop_at_limits(recorder: Recorder, limits: CrawlLimits) -> None:

@@ -32,6 +32,8 @@ class CrawlConfig:
     # Documentation ranges (TEST-NET) treated as public, for tests in a network namespace only; nothing outside
     # those ranges is accepted (see netguard.AddressPolicy). The doors never pass it on from users.
     test_public_networks: list[str] = field(default_factory=list)
+    # Also queue the pages of /sitemap.xml and of robots.txt "Sitemap:" lines on the same site (re-syncs).
+    use_sitemap: bool = False
 
     def address_policy(self) -> AddressPolicy:
         return AddressPolicy(allow_private=self.allow_private, test_public_networks=tuple(self.test_public_networks))
@@ -59,6 +61,8 @@ def validate_crawl_config(data: dict) -> CrawlConfig:
         raise ValueError("obey_robots: must be true or false")
     if not isinstance(values.get("allow_private", False), bool):
         raise ValueError("allow_private: must be true or false")
+    if not isinstance(values.get("use_sitemap", False), bool):
+        raise ValueError("use_sitemap: must be true or false")
     networks = values.get("test_public_networks", [])
     if not isinstance(networks, list | tuple) or not all(isinstance(n, str) for n in networks):
         raise ValueError("test_public_networks: must be a list of strings")

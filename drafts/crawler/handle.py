@@ -20,6 +20,9 @@ from privexbot.env import child_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_FILE = "crawler.log"
+# Re-syncs: {url_key: {"etag", "last_modified", "links"}} of the pages a KB already holds. A file, not an
+# argument: a big site's map would pass the kernel's limit on one argument's length.
+KNOWN_FILE = "known.json"
 KILL_AFTER_SECONDS = 3.0
 # The child stops itself at its wall-clock limit (SIGALRM) and at its CPU limit (SIGXCPU), recording why;
 # these grace periods are how long it has to do so before the parent (wall clock) or the kernel (CPU) kills it.
@@ -147,15 +150,20 @@ class CrawlHandle:
         return f": {lines[-1][:300]}" if lines else ""
 
 
-def start_crawl(config: CrawlConfig, *, out_dir: str | os.PathLike, limits: CrawlLimits | None = None) -> CrawlHandle:
+def start_crawl(
+    config: CrawlConfig, *, out_dir: str | os.PathLike, limits: CrawlLimits | None = None, known: dict | None = None
+) -> CrawlHandle:
     """Start a crawl in a child process writing to out_dir (created; earlier output there is replaced).
-    `limits` defaults to the CRAWL_CPU_SECONDS / CRAWL_MEMORY_MB / CRAWL_MAX_SECONDS settings."""
+    `limits` defaults to the CRAWL_CPU_SECONDS / CRAWL_MEMORY_MB / CRAWL_MAX_SECONDS settings. `known` (re-syncs):
+    pages already held, requested with If-None-Match / If-Modified-Since (see KNOWN_FILE)."""
     config = validate_crawl_config(asdict(config))  # fail here, not as a message from the child
     limits = limits or CrawlLimits.from_settings()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for name in (PAGES_FILE, PROGRESS_FILE):
+    for name in (PAGES_FILE, PROGRESS_FILE, KNOWN_FILE):
         (out / name).unlink(missing_ok=True)
+    if known:
+        (out / KNOWN_FILE).write_text(json.dumps(known), encoding="utf-8")
     # Everything the child needs is in `config` and `limits` (it loads no Django settings); from the environment
     # it gets the basics but no secret, since it parses pages from anywhere. No proxy variables either: a proxy
     # resolves names itself, which would bypass the crawler's pinned, vetted addresses (the child also refuses

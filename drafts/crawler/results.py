@@ -24,6 +24,12 @@ class PageResult:
     error: str | None = None
     skipped_reason: str | None = None
     content_hash: str | None = None  # sha256 of the extracted text, so unchanged pages can be recognised
+    # For re-syncs (drafts.sync): the validators a conditional request sends back, the page's same-site links
+    # (a 304 has no body to take them from), and whether the server answered 304 Not Modified.
+    etag: str | None = None
+    last_modified: str | None = None
+    links: list[str] | None = None
+    not_modified: bool = False
 
     @property
     def ok(self) -> bool:

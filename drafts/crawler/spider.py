@@ -10,6 +10,7 @@ from scrapy import signals
 from scrapy.exceptions import CloseSpider, IgnoreRequest, StopDownload
 from scrapy.http import HtmlResponse
 from scrapy.linkextractors import LinkExtractor
+from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from drafts.crawler.config import CrawlConfig, compile_patterns, matches_any
 from drafts.crawler.errors import BlockedAddress, Excluded, LeavesSite, describe_failure
@@ -22,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 OUR_REQUEST = "kb_crawl"  # meta flag: robots.txt fetches and other internal requests are not ours
+SITEMAP_REQUEST = "kb_sitemap"  # meta flag: robots.txt / sitemap.xml read for page URLs (config.use_sitemap)
+MAX_SITEMAPS = 20  # sitemap files (index files and the sitemaps they name) read per crawl
+MAX_VALIDATOR_LENGTH = 500  # an ETag / Last-Modified longer than this is not sent back
 # With include_patterns the crawl walks through pages it does not store; this caps how many URLs it may
 # queue so a rare match on a huge site cannot turn into an unbounded crawl.
 QUEUE_BUDGET_FACTOR = 10
@@ -31,10 +35,13 @@ QUEUE_BUDGET_MIN = 500
 class SiteSpider(scrapy.Spider):
     name = "kb_site"
 
-    def __init__(self, *, config: CrawlConfig, recorder: Recorder, **kwargs) -> None:
+    def __init__(self, *, config: CrawlConfig, recorder: Recorder, known: dict | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.config = config
         self.recorder = recorder
+        # Re-syncs: url_key -> {"etag", "last_modified", "links"} of the pages the KB holds (handle.KNOWN_FILE).
+        self.known = known or {}
+        self.sitemaps_requested = 0
         self.start_url = canonical_url(config.start_url)
         self.origin = origin_of(self.start_url)
         self.include = compile_patterns(config.include_patterns)
@@ -56,6 +63,11 @@ class SiteSpider(scrapy.Spider):
 
     async def start(self):
         yield self._request(self.start_url, depth=0)
+        if self.config.use_sitemap:
+            scheme, host, port = self.origin
+            base = canonical_url(f"{scheme}://{host}:{port}/")
+            yield self._sitemap_request(base + "robots.txt", callback=self.parse_robots)
+            yield self._sitemap_request(base + "sitemap.xml")
 
     def refusal(self, url: str, *, start: bool) -> IgnoreRequest | None:
         """Why a redirected request must not be fetched, or None."""
@@ -88,19 +100,62 @@ class SiteSpider(scrapy.Spider):
         if response.status >= 400:
             self._record(url, response.status, depth, error=f"HTTP {response.status}")
             return
+        if response.status == 304:  # answer to our conditional request: the page the KB holds is current
+            self.recorder.record(PageResult(url, 304, depth, not_modified=True))
+            self._stop_at_max_pages()
+            if depth < self.config.max_depth and not self.stopping:
+                yield from self._follow(self.known.get(url_key(url), {}).get("links") or [], depth)
+            return
         content_type = _content_type(response.headers) or ("text/html" if isinstance(response, HtmlResponse) else "")
         if content_type not in HTML_TYPES:
             self._record(url, response.status, depth, skipped=f"not HTML ({content_type or 'unknown type'})")
             return
+        links = self._site_links(response)
         if self.include and not matches_any(self.include, url):
             # Not stored, but its links are still followed: an index page outside the pattern often is
             # the only way to reach the pages inside it.
             skipped = "not matched by include_patterns"
             self.recorder.record(PageResult(url, response.status, depth, skipped_reason=skipped))
         else:
-            self._store(response, url, depth)
+            self._store(response, url, depth, links)
         if depth < self.config.max_depth and not self.stopping:  # max_depth = link hops from the start
-            yield from self._follow(response, depth)
+            yield from self._follow(links, depth)
+
+    def parse_robots(self, response):
+        """robots.txt "Sitemap:" lines naming a sitemap on this site."""
+        if self.stopping or response.status != 200:
+            return
+        for url in sitemap_urls_from_robots(response.text, base_url=response.url):
+            if origin_of(url) == self.origin and (request := self._sitemap_request(url)):
+                yield request
+
+    def parse_sitemap(self, response):
+        """Queue the site's pages a sitemap lists (or the sitemaps an index lists): pages no longer linked but
+        still in the sitemap are kept by a re-sync. Every request goes through the same address guard."""
+        if self.stopping or response.status != 200:
+            return
+        try:
+            sitemap = Sitemap(response.body)  # lxml without entity resolution (Scrapy's parser)
+        except Exception:
+            logger.warning("unreadable sitemap %s", response.url)
+            return
+        for entry in sitemap:
+            try:
+                url = canonical_url(entry.get("loc", ""))
+            except ValueError:
+                continue
+            if origin_of(url) != self.origin:
+                continue
+            if sitemap.type == "sitemapindex":
+                if request := self._sitemap_request(url):
+                    yield request
+            elif sitemap.type == "urlset" and not matches_any(self.exclude, url):
+                key = url_key(url)
+                if key not in self.seen and len(self.seen) < self.queue_budget:
+                    yield self._request(url, depth=1)
+
+    def on_sitemap_error(self, failure):
+        logger.info("sitemap %s not read: %s", failure.request.url, failure.getErrorMessage())
 
     def on_error(self, failure):
         if self.stopping:
@@ -115,7 +170,7 @@ class SiteSpider(scrapy.Spider):
         else:
             self._record(url, None, depth, error=reason)
 
-    def _store(self, response, url: str, depth: int) -> None:
+    def _store(self, response, url: str, depth: int, links: list[str]) -> None:
         try:
             html = response.text
             elements = parse_html_string(html, base_url=url)
@@ -133,15 +188,31 @@ class SiteSpider(scrapy.Spider):
             self._record(url, response.status, depth, skipped=f"duplicate of {first}")
             return
         title = html_title(html) or next((e["text"] for e in elements if e.get("type") == "Title"), "")
-        page = PageResult(url, response.status, depth, title=title, elements=elements, content_hash=digest)
+        page = PageResult(
+            url, response.status, depth, title=title, elements=elements, content_hash=digest,
+            etag=_validator(response.headers, b"ETag"), last_modified=_validator(response.headers, b"Last-Modified"),
+            links=links,
+        )  # fmt: skip
         self.recorder.record(page)
+        self._stop_at_max_pages()
+
+    def _stop_at_max_pages(self) -> None:
         if self.recorder.progress.pages_processed >= self.config.max_pages:
             self.stopping = True
             raise CloseSpider("max_pages")
 
-    def _follow(self, response, depth: int):
+    def _site_links(self, response) -> list[str]:
+        """This page's links that stay on the site and are not excluded (canonical, in page order)."""
+        urls = []
         for link in self.links.extract_links(response):
             url = canonical_url(link.url)
+            if origin_of(url) == self.origin and not matches_any(self.exclude, url):
+                urls.append(url)
+        return urls
+
+    def _follow(self, urls: list[str], depth: int):
+        for url in urls:
+            # Checked again: links stored by an earlier crawl may predate the site's move or new exclusions.
             if origin_of(url) != self.origin or matches_any(self.exclude, url):
                 continue
             key = url_key(url)
@@ -153,7 +224,21 @@ class SiteSpider(scrapy.Spider):
         self.seen.add(url_key(url))
         self.recorder.set_found(len(self.seen))
         meta = {"depth": depth, OUR_REQUEST: True}
-        return scrapy.Request(url, callback=self.parse_page, errback=self.on_error, meta=meta)
+        headers = {}
+        known = self.known.get(url_key(url)) or {}
+        if _sendable(known.get("etag")):
+            headers["If-None-Match"] = known["etag"]
+        if _sendable(known.get("last_modified")):
+            headers["If-Modified-Since"] = known["last_modified"]
+        return scrapy.Request(url, headers=headers, callback=self.parse_page, errback=self.on_error, meta=meta)
+
+    def _sitemap_request(self, url: str, *, callback=None) -> scrapy.Request | None:
+        if self.sitemaps_requested >= MAX_SITEMAPS:
+            return None
+        self.sitemaps_requested += 1
+        meta = {SITEMAP_REQUEST: True}
+        callback = callback or self.parse_sitemap
+        return scrapy.Request(url, callback=callback, errback=self.on_sitemap_error, meta=meta)
 
     def _record(self, url: str, status: int | None, depth: int, *, error=None, skipped=None) -> None:
         """Record a page that could not be used; at the start URL that ends the crawl with an error."""
@@ -204,12 +289,25 @@ class StayOnSiteMiddleware(_CrawlerMiddleware):
     """Downloader middleware: links are filtered in the spider, but redirects only show up here."""
 
     def process_request(self, request):
-        if not request.meta.get(OUR_REQUEST) or "redirect_urls" not in request.meta:
+        ours = request.meta.get(OUR_REQUEST) or request.meta.get(SITEMAP_REQUEST)
+        if not ours or "redirect_urls" not in request.meta:
             return None
         reason = self.crawler.spider.refusal(request.url, start=request.meta.get("depth", 0) == 0)
         if reason is not None:
             raise reason
         return None
+
+
+def _validator(headers, name: bytes) -> str | None:
+    raw = headers.get(name)
+    return raw.decode("latin-1").strip() if raw else None
+
+
+def _sendable(value) -> bool:
+    """A stored ETag / Last-Modified safe to send back as a header value."""
+    return (
+        isinstance(value, str) and 0 < len(value) <= MAX_VALIDATOR_LENGTH and all(0x20 <= ord(c) < 0x7F for c in value)
+    )
 
 
 def _content_type(headers) -> str:

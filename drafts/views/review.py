@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from drafts.preview import draft_validate
+from drafts.selectors import versions_preview
 from drafts.services import draft_finalize
 from drafts.views.common import get_draft, wizard_render
 
@@ -17,7 +18,10 @@ TEMPLATE = "drafts/review.html"
 
 def _context(draft, errors=()) -> dict:
     report = draft_validate(draft=draft)
-    return {"report": report, "finalize_errors": list(errors), "polling": report["stats"]["pending_sources"] > 0}
+    return {
+        "report": report, "finalize_errors": list(errors), "polling": report["stats"]["pending_sources"] > 0,
+        "versions": versions_preview(draft=draft),
+    }  # fmt: skip
 
 
 @login_required
@@ -36,5 +40,11 @@ def finalize(request, draft_id):
     except ValidationError as exc:
         errors = [m for ms in exc.message_dict.values() for m in ms] if hasattr(exc, "error_dict") else exc.messages
         return wizard_render(request, TEMPLATE, draft, "review", _context(draft, errors), status=400)
+    if getattr(kb, "rebuild_started", None) is not None:  # a settings draft (drafts.settings_draft)
+        messages.success(request, f"“{kb.name}” is being rebuilt; search uses the current index until it switches.")
+        return redirect("kb:detail", kb_id=kb.pk)
     messages.success(request, f"“{kb.name}” is being built: documents appear below as the workers finish them.")
+    report = kb.add_report  # what the KB's duplicate policy did with the files (kb.versions)
+    if report.counts["replaced"] or report.counts["skipped"]:
+        messages.info(request, f"Files: {report.summary()}.")
     return redirect("kb:detail", kb_id=kb.pk)

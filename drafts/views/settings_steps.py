@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from drafts.forms import ChunkingForm, EmbeddingForm
 from drafts.preview import TOKENS_PER_SECOND, draft_preview
 from drafts.services import draft_config_update
+from drafts.settings_draft import is_settings_draft, preview_documents
 from drafts.views.common import get_draft, wizard_render
 from privexbot.audit import audit_record
 from privexbot.forms import attach_errors
@@ -21,8 +22,20 @@ PREVIEW_LIMIT = 30  # chunk cards shown; totals and averages always cover every 
 TEMPLATE = "drafts/chunking.html"
 
 
+def _locked(draft) -> bool:
+    """Sources added to a KB are chunked and embedded with its settings; a settings draft exists to change them."""
+    return draft.target_kb_id is not None and not is_settings_draft(draft)
+
+
+def _units(draft) -> list:
+    """What the preview can be narrowed to: the completed sources, or a settings draft's previewed documents."""
+    if is_settings_draft(draft):
+        return preview_documents(draft)
+    return [s for s in draft.sources.all() if s.status == "completed"]
+
+
 def _preview_context(request, draft, source_id: str | None) -> dict:
-    known = {str(s.pk) for s in draft.sources.all()}
+    known = {str(s.pk) for s in (preview_documents(draft) if is_settings_draft(draft) else draft.sources.all())}
     source_id = source_id if source_id in known else None
     preview = draft_preview(draft=draft, source_id=source_id, limit=PREVIEW_LIMIT)
     # Chunk text was shown: a read of document content.
@@ -38,7 +51,7 @@ def _preview_context(request, draft, source_id: str | None) -> dict:
 @require_http_methods(["GET", "POST"])
 def chunking(request, draft_id):
     draft = get_draft(request, draft_id)
-    locked = draft.target_kb_id is not None  # sources added to a KB are chunked with the KB's settings
+    locked = _locked(draft)
     form = ChunkingForm(
         request.POST if request.method == "POST" and not locked else None,
         initial=ChunkingForm.initial_for(draft.chunking_config),
@@ -57,7 +70,7 @@ def chunking(request, draft_id):
     context = {
         "form": form,
         "locked": locked,
-        "sources": [s for s in draft.sources.all() if s.status == "completed"],
+        "sources": _units(draft),
         **_preview_context(request, draft, request.GET.get("source")),
     }
     return wizard_render(request, TEMPLATE, draft, "chunking", context, status=400 if form.errors else 200)
@@ -69,7 +82,7 @@ def chunking(request, draft_id):
 def chunking_preview(request, draft_id):
     """Re-chunk with the settings in the form, unsaved: the draft in the database is not touched."""
     draft = get_draft(request, draft_id)
-    form = ChunkingForm(request.POST) if draft.target_kb_id is None else None
+    form = ChunkingForm(request.POST) if not _locked(draft) else None
     context = {"form": form, "preview": None}
     if form is None or form.is_valid():
         if form is not None:
@@ -106,7 +119,7 @@ def embedding(request, draft_id):
         "cost": totals["estimated_embedding_cost"],
         "seconds": max(1, round(totals["total_tokens"] / TOKENS_PER_SECOND)) if totals["total_tokens"] else 0,
     }
-    context = {"form": form, "estimate": estimate, "locked": draft.target_kb_id is not None}
+    context = {"form": form, "estimate": estimate, "locked": _locked(draft)}
     return wizard_render(
         request, "drafts/embedding.html", draft, "embedding", context, status=400 if form.errors else 200
     )

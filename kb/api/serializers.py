@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from kb.models import DocumentStatus
+from kb.api.rebuilds import Rebuild
+from kb.models import DocumentStatus, DuplicatePolicy
 from kb.search import MODES
 from kb.search.filters import KEYS as FILTER_KEYS
 from kb.search.selector import MAX_TOP_K
@@ -51,6 +52,12 @@ class KnowledgeBaseFields(serializers.Serializer):
     vector_store_config = serializers.DictField()
     context_settings = serializers.DictField()
     language = serializers.CharField()
+    duplicate_policy = serializers.ChoiceField(
+        choices=DuplicatePolicy.choices, help_text="what adding a file under a name the KB holds does (kb.versions)"
+    )
+    review_sync_changes = serializers.BooleanField(
+        help_text="a website re-sync becomes a draft of the KB showing the changes before they apply"
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -92,12 +99,16 @@ class KnowledgeBaseDetail(KnowledgeBaseFields):
     summary = StatusSummary(help_text="overall status and counts per document status")
     permissions = serializers.ListField(child=serializers.CharField(), help_text="what you may do with this KB")
     retention = Retention(help_text="retention policy (own and effective) and legal hold")
+    generation = serializers.IntegerField(help_text="the index generation search serves (kb.rebuild)")
+    rebuild = Rebuild(allow_null=True, help_text="the running index rebuild, else the last one (or null)")
 
 
 def kb_detail(*, kb, summary: dict, permissions) -> dict:
+    from kb.rebuild import rebuild_latest, rebuild_summary
+
     return {
         **KnowledgeBaseFields(kb).data, "summary": summary, "permissions": sorted(permissions),
-        "retention": kb_retention(kb),
+        "retention": kb_retention(kb), "generation": kb.generation, "rebuild": rebuild_summary(rebuild_latest(kb)),
     }  # fmt: skip
 
 
@@ -105,6 +116,14 @@ class KnowledgeBaseUpdate(serializers.Serializer):
     name = serializers.CharField(min_length=1, max_length=255, required=False)
     description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     context_settings = JSONObjectField(required=False, help_text="settings chatbots use when querying this KB")
+    duplicate_policy = serializers.ChoiceField(
+        choices=DuplicatePolicy.choices, required=False,
+        help_text="version: skip identical files, replace changed ones; skip: skip any file whose name is there; "
+        "keep_both: always add",
+    )  # fmt: skip
+    review_sync_changes = serializers.BooleanField(
+        required=False, help_text="true: a website re-sync waits as a draft of the KB until its changes are reviewed"
+    )
     # Retention (owners and admins of the workspace): giving days or basis sets the KB's own policy.
     retention_days = serializers.IntegerField(
         min_value=RETENTION_DAYS_MIN, max_value=RETENTION_DAYS_MAX, allow_null=True, required=False,
@@ -137,6 +156,26 @@ class RetentionPreview(serializers.Serializer):
     upcoming = RetentionDue(many=True, help_text="the next documents due, soonest first")
 
 
+class VersionEntry(serializers.Serializer):
+    name = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=("added", "replaced", "skipped"))
+    reason = serializers.CharField(help_text="why it was skipped: identical, name_exists")
+    document_id = serializers.UUIDField(allow_null=True, help_text="the new document (added, replaced)")
+    file_version = serializers.IntegerField(allow_null=True)
+    existing_document_id = serializers.UUIDField(
+        allow_null=True, help_text="the version it replaces (deleted once the new one is ready) or matched (skipped)"
+    )
+
+
+class VersionReport(serializers.Serializer):
+    """What adding files did under the KB's duplicate_policy (kb.versions)."""
+
+    added = serializers.IntegerField()
+    replaced = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    documents = VersionEntry(many=True)
+
+
 class DocumentSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
@@ -153,6 +192,11 @@ class DocumentSerializer(serializers.Serializer):
     chunk_count = serializers.IntegerField()
     token_count = serializers.IntegerField()
     version = serializers.IntegerField()
+    enabled = serializers.BooleanField(help_text="false: disabled, kept with its chunks but left out of search")
+    file_version = serializers.IntegerField(help_text="version of the file under its name (kb.versions)")
+    replaces_id = serializers.UUIDField(
+        allow_null=True, help_text="the earlier version this one replaces once ready (null after the switch)"
+    )
     metadata = serializers.DictField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -163,6 +207,13 @@ class DocumentDetail(DocumentSerializer):
     stats = serializers.DictField(help_text="timings, cache hits and counts of the last run")
     config_hash = serializers.CharField()
     content_hash = serializers.CharField()
+
+
+class DocumentUpdate(serializers.Serializer):
+    enabled = serializers.BooleanField(
+        help_text="false: disable (kept with its chunks, left out of search); true: back in search at once, "
+        "nothing re-embedded"
+    )
 
 
 class ChunkSerializer(serializers.Serializer):

@@ -1,6 +1,5 @@
-from django.urls import path
-
-from kb.api import portability, views
+from kb.api import portability, rebuilds, views
+from privexbot.api.routes import path  # the trailing slash is optional on every API route
 
 urlpatterns = [
     path("", views.KnowledgeBaseListView.as_view(), name="api-kbs"),
@@ -18,4 +17,11 @@ urlpatterns = [
     path("<uuid:kb_id>/legal-hold", views.LegalHoldView.as_view(), name="api-kb-legal-hold"),
     path("<uuid:kb_id>/retention", views.RetentionPreviewView.as_view(), name="api-kb-retention"),
     path("<uuid:kb_id>/export", portability.ExportView.as_view(), name="api-kb-export"),
+    path("<uuid:kb_id>/rebuilds", rebuilds.RebuildListView.as_view(), name="api-kb-rebuilds"),
+    path("<uuid:kb_id>/rebuilds/<uuid:rebuild_id>", rebuilds.RebuildDetailView.as_view(), name="api-kb-rebuild"),
+    path(
+        "<uuid:kb_id>/rebuilds/<uuid:rebuild_id>/cancel",
+        rebuilds.RebuildCancelView.as_view(),
+        name="api-kb-rebuild-cancel",
+    ),
 ]

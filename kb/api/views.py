@@ -16,7 +16,7 @@ from kb import legal_hold, retention, services
 from kb import selectors as reads
 from kb import services as writes
 from kb.api import serializers as s
-from kb.models import DocumentStatus
+from kb.models import DocumentStatus, SourceType
 from kb.search import chunk_search
 from kb.selectors import kb_get_for_user, kb_perms_for_user, kb_status_summary
 from privexbot.api.audit import audit_read
@@ -33,6 +33,9 @@ class _Filters(drf.Serializer):
     workspace_id = drf.UUIDField(required=False)
     document_id = drf.UUIDField(required=False)
     status = drf.ChoiceField(choices=DocumentStatus.choices, required=False)
+    name = drf.CharField(required=False, max_length=200)
+    source_type = drf.ChoiceField(choices=SourceType.choices, required=False)
+    enabled = drf.BooleanField(required=False, allow_null=True, default=None)
 
 
 class _Limit(drf.Serializer):
@@ -125,8 +128,13 @@ class RetentionPreviewView(ApiView):
 @extend_schema(tags=TAGS)
 @extend_schema_view(
     get=extend_schema(
-        parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=DocumentStatus.values)],
-        summary="Documents of a knowledge base with their processing status",
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=DocumentStatus.values),
+            OpenApiParameter("name", OpenApiTypes.STR, description="name contains this (any case)"),
+            OpenApiParameter("source_type", OpenApiTypes.STR, enum=SourceType.values),
+            OpenApiParameter("enabled", OpenApiTypes.BOOL, description="true: only enabled; false: only disabled"),
+        ],
+        summary="Documents of a knowledge base with their processing status (paginated: ?page=&page_size=)",
     )
 )
 class DocumentListView(ApiListView):
@@ -134,7 +142,8 @@ class DocumentListView(ApiListView):
 
     def get_queryset(self):
         self.kb = kb_get_for_user(user=self.request.user, kb_id=self.kwargs["kb_id"])
-        return reads.documents_for_kb(kb=self.kb, status=_query(self.request, "status")["status"])
+        filters = _query(self.request, "status", "name", "source_type", "enabled")
+        return reads.documents_for_kb(kb=self.kb, **filters)
 
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
@@ -149,6 +158,19 @@ class DocumentDetailView(ApiView):
         kb = kb_get_for_user(user=request.user, kb_id=kb_id)
         document = reads.document_get(kb=kb, document_id=document_id)
         audit_read(request=request, action="read_document", kb=kb, resource=document)
+        return Response(s.DocumentDetail(document).data)
+
+    @extend_schema(
+        request=s.DocumentUpdate, responses=s.DocumentDetail,
+        summary="Disable a document (kept, left out of search) or enable it again: {\"enabled\": false|true}",
+    )  # fmt: skip
+    def patch(self, request, kb_id, document_id):
+        kb = kb_get_for_user(user=request.user, kb_id=kb_id, perm=Perm.KB_UPDATE)
+        document = reads.document_get(kb=kb, document_id=document_id)
+        data = validated(s.DocumentUpdate, request.data)
+        document = services.document_set_enabled(
+            document=document, enabled=data["enabled"], user=request.user, request=request
+        )
         return Response(s.DocumentDetail(document).data)
 
     @extend_schema(responses={204: None}, summary="Delete a document and its chunks")

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from kb import states
+from kb import states, versions
 from kb.models import IN_PROGRESS, Document, DocumentStatus, KnowledgeBase
 from kb.pipeline.elements import elements_load, elements_save
 from kb.pipeline.types import PipelineError
@@ -264,6 +264,7 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
             version=version,
             chunks=chunks,
             vectors=vectors,
+            made_for=kb.generation,  # chunked with that generation's settings (a rebuild may have switched since)
         )
         timings["store_s"] = time.perf_counter() - started
         metrics.DOCUMENT_STAGE_SECONDS.labels(stage="store").observe(timings["store_s"])
@@ -292,6 +293,8 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
         )
         if not ready:
             raise Superseded  # rolls the new chunks back: the previous version stays whole
+        # A new version of a file: the versions it replaces leave search at this commit, as its chunks arrive.
+        versions.on_ready(document.pk)
 
 
 def still_owned(document_id, attempt: int) -> bool:

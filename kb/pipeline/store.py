@@ -135,11 +135,36 @@ def embed_with_cache(
     return np.stack([by_hash[h] for h in hashes]), stats
 
 
-def replace_chunks(*, document_id, kb_id, language: str, version: int, chunks: list[ChunkData], vectors) -> None:
-    """Delete the document's chunks and insert the new ones. Must run inside the caller's transaction
-    (together with the status change), so readers see either the old chunks or the new ones."""
+def _serving_generation(kb_id) -> int:
+    """The KB's serving index generation, read FOR KEY SHARE (the lock the chunks' foreign key takes anyway, so
+    writers of one KB never wait for each other): a rebuild's switch (kb.rebuild_worker) locks the KB row FOR
+    UPDATE, so it waits for this transaction, and a writer that commits first is seen by the switch."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT generation FROM kb_knowledgebase WHERE id = %s FOR KEY SHARE", [str(kb_id)])
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def replace_chunks(
+    *, document_id, kb_id, language: str, version: int, chunks: list[ChunkData], vectors,
+    generation: int | None = None, made_for: int | None = None,
+) -> None:  # fmt: skip
+    """Delete the document's chunks of one index generation and insert the new ones. Must run inside the
+    caller's transaction (together with the status change), so readers see either the old chunks or the new ones.
+    generation: the generation written (a rebuild's new one, kb.rebuild_worker); None = the KB's serving one.
+    made_for: the serving generation whose settings made these chunks (the worker passes the one it read when it
+    started): if the KB has switched since, they were made with the old settings and a transient PipelineError
+    sends the document round again with the new ones."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("replace_chunks must run inside a transaction")
+    if generation is None or made_for is not None:
+        serving = _serving_generation(kb_id)
+        if made_for is not None and made_for != serving:
+            raise PipelineError(
+                "settings_changed", "The knowledge base switched to new settings meanwhile; processing again.",
+                permanent=False,
+            )  # fmt: skip
+        generation = serving if generation is None else generation
     dims = int(vectors.shape[1]) if len(chunks) else 384
     column = VECTOR_COLUMNS.get(dims)
     if column is None:
@@ -150,9 +175,9 @@ def replace_chunks(*, document_id, kb_id, language: str, version: int, chunks: l
     _register_vector()
     sql = (
         psycopg_sql.SQL(
-            "INSERT INTO kb_chunk (document_id, kb_id, version, index, content, content_hash, token_count, word_count,"
-            " char_count, truncated, metadata, {column}, search_vector, created_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            "INSERT INTO kb_chunk (document_id, kb_id, generation, version, index, content, content_hash, token_count,"
+            " word_count, char_count, truncated, metadata, {column}, search_vector, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
             " setweight(to_tsvector(%s::regconfig, %s), 'B') || to_tsvector(%s::regconfig, %s), now())"
         )
         .format(column=psycopg_sql.Identifier(column))
@@ -161,12 +186,12 @@ def replace_chunks(*, document_id, kb_id, language: str, version: int, chunks: l
     from psycopg.types.json import Jsonb
 
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM kb_chunk WHERE document_id = %s", [document_id])
+        cursor.execute("DELETE FROM kb_chunk WHERE document_id = %s AND generation = %s", [document_id, generation])
         batch = settings.VECTOR_UPSERT_BATCH_SIZE
         for start in range(0, len(chunks), batch):
             rows = [
                 (
-                    document_id, kb_id, version, c.index, c.content, text_hash(c.content), c.token_count,
+                    document_id, kb_id, generation, version, c.index, c.content, text_hash(c.content), c.token_count,
                     c.word_count, c.char_count, c.truncated, Jsonb(c.metadata), vectors[start + i], language,
                     headings_text(c.metadata), language, c.content,
                 )

@@ -56,7 +56,7 @@ def kb_export_stream(
         event_type="data_export", action="export", user=user, request=request, workspace=kb.workspace, resource=kb,
         details={"door": door, "format": "kb-archive", "schema_version": SCHEMA_VERSION, "include_files": include_files,
                  "documents": kb.documents.count(), "ready_documents": ready.count(),
-                 "chunks": Chunk.objects.filter(kb=kb, document__in=ready).count()},
+                 "chunks": Chunk.objects.filter(kb=kb, generation=kb.generation, document__in=ready).count()},
     )  # fmt: skip
     DATA_EXPORTS.labels(door=door).inc()
     return ArchiveStream(kb, include_files=include_files)

@@ -151,7 +151,9 @@ class ArchiveStream:
             self.counts["elements"] += 1
         chunks = 0
         if document.status == DocumentStatus.READY:
-            rows = Chunk.objects.filter(document=document, version=document.version).order_by("index")
+            # the serving index generation only: a rebuild's unfinished one is not the KB's index
+            serving = Chunk.objects.filter(document=document, generation=self.kb.generation)
+            rows = serving.filter(version=document.version).order_by("index")
             counter = [0]
             yield from self._member(zf, sink, f"{directory}/chunks.jsonl", _chunk_lines(rows, counter))
             chunks = counter[0]

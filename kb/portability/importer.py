@@ -22,7 +22,7 @@ from django.db import connection, transaction
 
 from kb import states
 from kb.configs import model_dimensions
-from kb.models import Document, DocumentStatus, KnowledgeBase, SourceType
+from kb.models import Document, DocumentStatus, DuplicatePolicy, KnowledgeBase, SourceType
 from kb.pipeline.elements import elements_save
 from kb.pipeline.filecheck import EXTENSION_TYPES, check_file
 from kb.pipeline.store import VECTOR_COLUMNS, cache_store, replace_chunks, text_hash
@@ -286,7 +286,8 @@ def _import_document(zf, manifest: dict, kb: KnowledgeBase, directory: str, r: d
         report.counts["elements"] += 1
     report.counts["documents"] += 1
     if not has_chunks:
-        documents_add(kb=kb, documents=[document])  # queued, processed here after commit
+        # queued, processed here after commit; the archive's documents come back as they were (no version rule)
+        documents_add(kb=kb, documents=[document], policy=DuplicatePolicy.KEEP_BOTH)
         report.counts["queued_documents"] += 1
         return
     chunks, vectors = _chunks(zf, manifest, directory, r, manifest["model"]["dimensions"])

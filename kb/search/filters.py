@@ -44,6 +44,12 @@ def _mapping(value: Any, name: str) -> str:
     return json.dumps(value)
 
 
+def serving(kb) -> tuple[str, list[Any]]:
+    """The condition every search read starts from: the chunks of the KB's serving index generation only. A
+    rebuild (kb.rebuild) writes the next generation beside it, and the KB switches by changing this number."""
+    return " AND c.generation = %s", [int(kb.generation)]
+
+
 def build(filters: dict[str, Any] | None) -> tuple[str, list[Any]]:
     """(" AND ..." or "", params) for the WHERE clause of a query over kb_chunk aliased `c`."""
     if not filters:

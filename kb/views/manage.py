@@ -18,7 +18,8 @@ from tenants.models import Perm
 @require_http_methods(["GET", "POST"])
 def kb_settings(request, kb_id):
     kb, perms = get_kb(request, kb_id, perm=Perm.KB_UPDATE)
-    form = KBSettingsForm(request.POST or None, initial={"name": kb.name, "description": kb.description})
+    initial = {"name": kb.name, "description": kb.description, "duplicate_policy": kb.duplicate_policy}
+    form = KBSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         form.save(kb=kb, user=request.user, request=request)
         messages.success(request, "Settings saved.")

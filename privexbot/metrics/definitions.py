@@ -53,6 +53,11 @@ DOCUMENTS_PROCESSED = Counter(
     ["outcome"],
 )
 KNOWLEDGE_BASES_CREATED = Counter("privexbot_knowledge_bases_created", "Knowledge bases created (committed).")
+DOCUMENT_VERSIONS = Counter(
+    "privexbot_document_versions",
+    "Documents added to a KB under its duplicate policy (kb.versions), by outcome: added, replaced, skipped.",
+    ["outcome"],
+)
 SEARCHES = Counter("privexbot_searches", "Search queries answered, by mode.", ["mode"])
 
 # ---------------------------------------------------------------- security
@@ -118,3 +123,53 @@ def observe_search(mode: str, seconds: float, steps: dict[str, float]) -> None:
     SEARCHES.labels(mode=mode).inc()
     for step, took in steps.items():
         SEARCH_STEP_SECONDS.labels(step=step).observe(took)
+
+
+# ---------------------------------------------------------------- website re-syncs (drafts.sync)
+WEBSITE_SYNCS = Counter(
+    "privexbot_website_syncs",
+    "Website re-syncs ended, by outcome (completed, review, failed) and trigger (manual, api, command, schedule).",
+    ["outcome", "trigger"],
+)
+WEBSITE_SYNC_PAGES = Counter(
+    "privexbot_website_sync_pages",
+    "Pages seen by website re-syncs, by outcome: added, changed, removed, kept, unchanged, failed.",
+    ["outcome"],
+)
+
+
+# ---------------------------------------------------------------- drafts (drafts.services.draft_create)
+DRAFTS_CREATED = Counter(
+    "privexbot_drafts_created",
+    "KB drafts created (committed), by purpose: create, add_sources (to an existing KB), settings, sync_review.",
+    ["purpose"],
+)
+
+
+# ---------------------------------------------------------------- disabled documents, bulk actions (kb.bulk)
+DOCUMENTS_ENABLED_CHANGES = Counter(
+    "privexbot_documents_enabled_changes",
+    "Documents disabled (left out of search, kept) or enabled again (committed), by action: disable, enable.",
+    ["action"],
+)
+DOCUMENT_BULK_ACTIONS = Counter(
+    "privexbot_document_bulk_actions",
+    "Confirmed bulk actions on a KB's documents (kb.bulk), by action: retry, disable, enable, delete.",
+    ["action"],
+)
+DOCUMENT_BULK_DOCUMENTS = Counter(
+    "privexbot_document_bulk_documents",
+    "Documents named by bulk actions, by action and outcome: done, unchanged, refused.",
+    ["action", "outcome"],
+)
+
+
+# ---------------------------------------------------------------- index rebuilds (kb.rebuild)
+KB_REBUILDS = Counter(
+    "privexbot_kb_rebuilds",
+    "KB index rebuilds (new chunking / model / metric), by outcome: started, switched, failed, cancelled.",
+    ["outcome"],
+)
+KB_REBUILD_DOCUMENTS = Counter(
+    "privexbot_kb_rebuild_documents", "Documents chunked and embedded into a rebuild's new index generation."
+)

@@ -53,6 +53,27 @@
     if (status === 403 || status === 404) window.location.reload();
   });
 
+  // The KB page's "tick every document on this page" box ([data-select-all] names the checkboxes it ticks).
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.matches || !box.matches("[data-select-all]")) return;
+    var name = box.getAttribute("data-select-all");
+    document.querySelectorAll('input[type="checkbox"][name="' + name + '"]').forEach(function (item) {
+      if (item.form === box.form) item.checked = box.checked;
+    });
+  });
+  // A polled list is not swapped while someone is choosing in it (ticked documents, a filter being typed):
+  // the swap would drop their choice. The next poll after they are done goes through.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt || elt.getAttribute("data-polling") !== "true" || event.detail.requestConfig.verb !== "get") return;
+    var active = document.activeElement;
+    var choosing = elt.querySelector('input[name="document_ids"]:checked, input[data-select-all]:checked');
+    if (choosing || (active && active !== document.body && elt.contains(active) && active.matches('input:not([type="checkbox"]):not([type="radio"]), select'))) {
+      event.preventDefault();
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:load", function (event) { init(event.target); });
 })();

@@ -1,5 +1,4 @@
-from django.urls import path
-
+from privexbot.api.routes import path  # the trailing slash is optional on every API route
 from tenants.api import me, members
 from tenants.api.views import TokenDetailView, TokenListCreateView, TokenRotateView
 

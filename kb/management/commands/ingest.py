@@ -4,16 +4,12 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 from django.http import Http404
 
+from kb import versions
 from kb.management.commands._common import add_user_argument, get_kb, get_user, wait_with_progress
+from kb.models import DuplicatePolicy
 from kb.pipeline.types import PipelineError
 from kb.selectors import kb_queryset_for_user
-from kb.services import (
-    document_create_from_file,
-    document_create_from_text,
-    document_find_unchanged,
-    file_sha256,
-    kb_create,
-)
+from kb.services import document_add_file, document_create_from_text, kb_create
 from tenants.models import Perm
 from tenants.selectors import workspace_get_for_user, workspaces_for_user
 
@@ -32,7 +28,11 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="*", help="files or folders (folders are walked recursively)")
         parser.add_argument("--text", help="add this text as a document")
         parser.add_argument("--title", help="title of the --text document")
-        parser.add_argument("--force", action="store_true", help="add files even when an identical one is there")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="add every file as a new document, ignoring the KB's duplicate policy (keep_both)",
+        )
         parser.add_argument("--wait", action="store_true", help="block until every document is processed")
         parser.add_argument("--timeout", type=float, default=None, help="with --wait: give up after N seconds")
 
@@ -41,25 +41,33 @@ class Command(BaseCommand):
         kb = self._get_or_create_kb(user, opts["kb"], opts["create"])
         if not opts["paths"] and not opts["text"]:
             raise CommandError("give files/folders to ingest, or --text")
-        created, failed, skipped = [], 0, 0
+        created, failed = [], 0
+        outcomes = {versions.ADDED: [], versions.REPLACED: [], versions.SKIPPED: []}
+        policy = DuplicatePolicy.KEEP_BOTH if opts["force"] else None  # None: the KB's duplicate_policy
         for path in self._files(opts["paths"]):
             try:
                 with open(path, "rb") as fh:
-                    if not opts["force"] and document_find_unchanged(
-                        kb=kb, name=path.name, content_hash=file_sha256(fh)[0]
-                    ):
-                        skipped += 1
-                        self.stdout.write(f"  unchanged  {path}")
-                        continue
-                    doc = document_create_from_file(kb=kb, user=user, filename=path.name, fileobj=fh)
-                created.append(doc.pk)
-                self.stdout.write(f"  queued     {path}")
+                    added = document_add_file(
+                        kb=kb, user=user, filename=path.name, fileobj=fh, policy=policy, door="command"
+                    )
             except PipelineError as exc:
                 failed += 1
                 self.stderr.write(f"  rejected   {path}: {exc.message}")
+                continue
             except OSError as exc:
                 failed += 1
                 self.stderr.write(f"  unreadable {path}: {exc.strerror}")
+                continue
+            outcomes[added.outcome].append(path.name)
+            if added.outcome == versions.SKIPPED:
+                why = "identical to the latest version" if added.reason == versions.IDENTICAL else "name exists"
+                self.stdout.write(f"  skipped    {path} ({why})")
+                continue
+            created.append(added.document.pk)
+            if added.outcome == versions.REPLACED:
+                self.stdout.write(f"  replaced   {path} (version {added.document.file_version}, queued)")
+            else:
+                self.stdout.write(f"  queued     {path}")
         if opts["text"]:
             try:
                 doc = document_create_from_text(
@@ -70,7 +78,11 @@ class Command(BaseCommand):
             except PipelineError as exc:
                 failed += 1
                 self.stderr.write(f"  rejected   text: {exc.message}")
-        self.stdout.write(f"{len(created)} queued, {skipped} unchanged, {failed} rejected → KB {kb.name} ({kb.pk})")
+        counts = ", ".join(f"{len(names)} {outcome}" for outcome, names in outcomes.items())
+        self.stdout.write(f"{len(created)} queued ({counts}), {failed} rejected → KB {kb.name} ({kb.pk})")
+        for outcome in (versions.REPLACED, versions.SKIPPED):
+            if outcomes[outcome]:
+                self.stdout.write(f"{outcome}: " + ", ".join(outcomes[outcome]))
         if opts["wait"] and created:
             counts = wait_with_progress(created, timeout=opts["timeout"])
             self.stdout.write("finished: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
