@@ -395,7 +395,13 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for a choice set used by several serializers (KB and workspace retention).
-    "ENUM_NAME_OVERRIDES": {"RetentionBasisEnum": "tenants.models.RetentionBasis"},
+    # Several models have a `status` with its own choices: each enum is named after its choice set.
+    "ENUM_NAME_OVERRIDES": {
+        "RetentionBasisEnum": "tenants.models.RetentionBasis",
+        "DocumentStatusEnum": "kb.models.DocumentStatus",
+        "RebuildStatusEnum": "kb.models.RebuildStatus",
+        "SyncStatusEnum": "kb.models.SyncStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "privexbot.api.schema.add_error_responses",

@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from kb.models import RebuildStatus
 from kb.rebuild import rebuild_cancel, rebuild_get, rebuild_start, rebuild_summary
 from kb.selectors import kb_get_for_user
 from privexbot.api.serializers import JSONObjectField, validated
@@ -23,7 +24,7 @@ TAGS = ["knowledge-bases"]
 class Rebuild(serializers.Serializer):
     id = serializers.UUIDField()
     generation = serializers.IntegerField(help_text="the index generation it builds (the KB serves `generation`)")
-    status = serializers.ChoiceField(choices=("queued", "running", "completed", "failed", "cancelled"))
+    status = serializers.ChoiceField(choices=RebuildStatus.choices)
     active = serializers.BooleanField(help_text="queued or running: search serves the current generation meanwhile")
     documents_total = serializers.IntegerField()
     documents_done = serializers.IntegerField()

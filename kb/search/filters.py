@@ -1,4 +1,5 @@
-"""Metadata filters -> a SQL condition on kb_chunk `c` (plus its parameters), shared by both legs.
+"""The serving scope (`serving`) and metadata filters (`build`) -> SQL conditions on kb_chunk `c` (plus their
+parameters), shared by both legs.
 
     document_ids         chunks of these documents
     source_types         documents of these source types (file_upload, website_crawl, text_input)
@@ -13,6 +14,8 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+
+from django.db import connection
 
 from kb.models import SourceType
 from kb.search.types import SearchError
@@ -45,9 +48,23 @@ def _mapping(value: Any, name: str) -> str:
 
 
 def serving(kb) -> tuple[str, list[Any]]:
-    """The condition every search read starts from: the chunks of the KB's serving index generation only. A
-    rebuild (kb.rebuild) writes the next generation beside it, and the KB switches by changing this number."""
-    return " AND c.generation = %s", [int(kb.generation)]
+    """The condition every search read starts from, in both legs: the chunks of the KB's serving index
+    generation (a rebuild, kb.rebuild, writes the next one beside it and the KB switches by changing this
+    number), without those of disabled documents (kb.services.document_set_enabled: they keep their chunks, so
+    enabling one again brings it back at once, nothing re-embedded). The disabled ids are read first and given
+    as a constant: with none disabled the SQL, and the planner's HNSW choice, stay as they were (a NOT IN
+    subquery made PostgreSQL leave the cosine index)."""
+    where, params = " AND c.generation = %s", [int(kb.generation)]
+    if disabled := _disabled_documents(kb.pk):
+        where += " AND NOT (c.document_id = ANY(%s::uuid[]))"
+        params.append(disabled)
+    return where, params
+
+
+def _disabled_documents(kb_id) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM kb_document WHERE kb_id = %s AND NOT enabled", [str(kb_id)])
+        return [str(row[0]) for row in cursor.fetchall()]
 
 
 def build(filters: dict[str, Any] | None) -> tuple[str, list[Any]]:

@@ -41,12 +41,6 @@ def _hydrate(kb_id, ids: list[int]) -> dict[int, dict[str, Any]]:
     }  # fmt: skip
 
 
-def _disabled_documents(kb_id) -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM kb_document WHERE kb_id = %s AND NOT enabled", [str(kb_id)])
-        return [str(row[0]) for row in cursor.fetchall()]
-
-
 def chunk_search(
     *,
     kb: KnowledgeBase,
@@ -82,14 +76,8 @@ def chunk_search(
     if not query:
         return []
     where, params = filter_sql.build(filters)
-    scope, scope_params = filter_sql.serving(kb)  # the serving index generation, in both legs
+    scope, scope_params = filter_sql.serving(kb)  # serving generation, enabled documents: in both legs
     where, params = scope + where, scope_params + params
-    # A disabled document keeps its chunks but no search sees them (kb.services.document_set_enabled); both legs
-    # apply `where`, so enabling it again brings them back at once, with nothing re-embedded. Its ids are read
-    # first and given as a constant: with none disabled the legs' SQL (and the planner's HNSW choice) is unchanged.
-    if disabled := _disabled_documents(kb.pk):
-        where += " AND NOT (c.document_id = ANY(%s::uuid[]))"
-        params.append(disabled)
     wide = max(int(candidates or settings.SEARCH_CANDIDATES), top_k)
     pool = wide if mode == "hybrid" else top_k
     # The vector leg always walks the index for the wider pool: a filtered HNSW scan (iterative, relaxed order)
