@@ -28,4 +28,5 @@ urlpatterns = [
         name="sync_settings",
     ),
     path("kb/<uuid:kb_id>/review-sync/", sync_views.kb_review_sync, name="sync_review_setting"),
+    path("kb/<uuid:kb_id>/documents/resync/", sync_views.documents_resync_action, name="sync_documents"),
 ]

@@ -30,6 +30,7 @@ class BulkResult:
     refused: int = 0
     messages: list[str] = field(default_factory=list)  # the first refusals, for the person who asked
     receipt: object | None = None  # delete: the signed deletion receipt
+    sources: int = 0  # resync (drafts.sync.bulk): website sources whose re-sync was queued
 
 
 def _retry(result: BulkResult, documents, *, user, request) -> None:

@@ -29,17 +29,20 @@ import functools
 import time
 
 from kb.search import selector
+from kb.search.snapshot import as_of_snapshot, one_snapshot
 from kb.search.types import MODES, SearchError, SearchResult
 from privexbot.metrics.definitions import observe_search
 
 
 @functools.wraps(selector.chunk_search)
-def chunk_search(*, mode: str = "hybrid", timings: dict[str, float] | None = None, **kwargs) -> list[SearchResult]:
+def chunk_search(*, kb, mode: str = "hybrid", timings: dict[str, float] | None = None, **kwargs) -> list[SearchResult]:
     # Every door searches through here, so this is where latency per mode and the count are measured, with the
-    # seconds of each step (query embedding, each leg, hydrate) the selector reports in `timings`.
+    # seconds of each step (query embedding, each leg, hydrate) the selector reports in `timings`; and where the
+    # search gets its one consistent snapshot (kb.search.snapshot).
     steps = timings if timings is not None else {}
     started = time.perf_counter()
-    results = selector.chunk_search(mode=mode, timings=steps, **kwargs)
+    with one_snapshot():
+        results = selector.chunk_search(kb=as_of_snapshot(kb), mode=mode, timings=steps, **kwargs)
     observe_search(mode, time.perf_counter() - started, steps)
     return results
 

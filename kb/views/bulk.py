@@ -39,7 +39,7 @@ def selected_documents(kb, post):
     return "selected", form, documents
 
 
-def _page_url(kb, form, post) -> str:
+def page_url(kb, form, post) -> str:
     query = "&".join(p for p in (filter_query(form), f"page={int(post['page'])}" if post.get("page", "").isdigit()
                                  else "") if p)  # fmt: skip
     return reverse("kb:detail", args=[kb.pk]) + (f"?{query}" if query else "")
@@ -66,7 +66,7 @@ def documents_bulk_action(request, kb_id):
     post = request.POST
     action = post.get("action", "")
     scope, form, documents = selected_documents(kb, post)
-    back = _page_url(kb, form, post)
+    back = page_url(kb, form, post)
     if action not in ACTIONS:
         messages.error(request, "Choose an action for the documents.")
         return redirect(back)

@@ -69,7 +69,7 @@ def filtered_documents(kb, query):
 
 def documents_context(kb, query=None) -> dict:
     """The documents partial: one page of the filtered list and the KB's counts, in a constant number of queries
-    (the counts per status, the disabled count, the filtered count, the page)."""
+    (the counts per status, the disabled count, whether it has website sources, the filtered count, the page)."""
     query = query if query is not None else {}
     form, documents = filtered_documents(kb, query)
     page = Paginator(documents, PAGE_SIZE).get_page(query.get("page"))
@@ -86,6 +86,7 @@ def documents_context(kb, query=None) -> dict:
         "here_query": "&".join(part for part in (filters, page_query) if part),
         "summary": summary,
         "disabled": kb.documents.filter(enabled=False).count(),
+        "has_website_sources": kb.website_sources.exists(),  # the bulk "Re-sync websites" button
         "attention": sum(summary["by_status"].get(s, 0) for s in RETRYABLE),
         "polling": any(summary["by_status"].get(s, 0) for s in UNFINISHED),
     }

@@ -351,6 +351,46 @@ def test_kb_page_shows_sources_and_its_buttons_start_syncs(client_for, owner, ou
     assert client_for(outsider).post(f"/drafts/kb/{kb.pk}/website-sources/{website.pk}/sync/").status_code == 404
 
 
+def test_bulk_resync_confirms_the_websites_then_starts_one_sync_per_website(
+    client_for, owner, viewer, outsider, kb, website
+):
+    other = WebsiteSource.objects.create(kb=kb, url="http://127.0.0.1:9/blog/")
+    pages = [
+        Document.objects.create(kb=kb, source_type="website_crawl", name=f"Blog {i}", url=f"{other.url}{i}",
+                                website_source=other, status="ready")
+        for i in range(2)
+    ]  # fmt: skip
+    upload = Document.objects.create(kb=kb, source_type="file_upload", name="notes.txt", status="ready")
+    docs = website.documents.get()
+    WebsiteSource.objects.create(kb=kb, url="http://127.0.0.1:9/untouched/")  # no ticked page: never synced
+    page = client_for(owner).get(f"/kb/{kb.pk}/")
+    assert b'value="resync"' in page.content and f"/drafts/kb/{kb.pk}/documents/resync/".encode() in page.content
+
+    url = f"/drafts/kb/{kb.pk}/documents/resync/"
+    ticked = {"document_ids": [str(docs.pk), str(pages[0].pk), str(pages[1].pk), str(upload.pk)], "scope": "selected"}
+    confirm = client_for(owner).post(url, ticked)
+    assert confirm.status_code == 200 and b'id="resync-sources"' in confirm.content
+    assert b"2 websites" in confirm.content and other.url.encode() in confirm.content
+    assert b"1 of the selected documents is not a website page and is left as they are" in confirm.content
+    assert not SyncRun.objects.exists()  # nothing starts before the confirmation
+
+    SyncRun.objects.create(website_source=website, kb=kb, status="running", created_by=owner)  # already syncing
+    done = client_for(owner).post(url, {**ticked, "confirmed": "yes"}, follow=True)
+    assert done.status_code == 200
+    assert b"Re-sync of 1 website queued" in done.content and b"already syncing" in done.content
+    started = SyncRun.objects.filter(trigger="manual", status="queued")
+    assert [r.website_source_id for r in started] == [other.pk]
+    event = AuditEvent.objects.get(action="documents_bulk_resync")
+    assert event.details["done"] == 2 and event.details["unchanged"] == 1 and event.details["refused"] == 1
+
+    # Only an upload ticked: refused before any confirmation; a viewer cannot, another tenant gets a 404.
+    only_upload = {"document_ids": [str(upload.pk)], "scope": "selected"}
+    refused = client_for(owner).post(url, only_upload, follow=True)
+    assert b"nothing to re-sync" in refused.content
+    assert client_for(viewer).post(url, ticked).status_code == 403
+    assert client_for(outsider).post(url, ticked).status_code == 404
+
+
 def test_command_schedule_and_sweeper_never_leave_a_sync_stuck(owner, kb, website, settings):
     call_command("sync_website", "--user", owner.username, "--kb", str(kb.pk))
     run = SyncRun.objects.get(website_source=website)

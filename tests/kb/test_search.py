@@ -363,7 +363,9 @@ def test_changing_a_kbs_metric_moves_its_chunks_to_that_index(docs_kb):
     kb.save()
     assert set(Chunk.objects.filter(kb=kb).values_list("distance_metric", flat=True)) == {"dot"}
     assert chunk_search(kb=kb, query=paragraphs(REAL)[1], mode="vector", top_k=1)[0].content == paragraphs(REAL)[1]
-    kb.vector_store_config = {"distance_metric": "manhattan"}
+    # A metric the search does not know (stored by hand: the services refuse it) is a SearchError; the search
+    # reads the KB's stored settings in its own snapshot (kb.search.snapshot), not the caller's copy.
+    KnowledgeBase.objects.filter(pk=kb.pk).update(vector_store_config={"distance_metric": "manhattan"})
     with pytest.raises(SearchError):
         chunk_search(kb=kb, query="anything", mode="vector")
 

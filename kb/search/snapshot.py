@@ -1,0 +1,44 @@
+"""One search, one snapshot. A search is several statements — the KB's serving state, the disabled documents,
+each leg, the hydration of the winners — and under PostgreSQL's default READ COMMITTED each would see the
+database as of its own start. A commit landing between them (a new file version made ready and the old one
+deleted, a rebuild switching generation, documents disabled) then gives a mix: the keyword leg ranks the old
+version's chunks and hydration finds them gone, so the caller gets nothing at all. Running the whole search in
+one REPEATABLE READ, READ ONLY transaction makes it see exactly one state: before the commit or after it."""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+
+from django.db import connection, transaction
+
+from kb.models import KnowledgeBase
+
+# What a search reads from the KB row (kb.search.filters.serving, vector.metric_for, the query's model, the
+# text-search language): re-read inside the snapshot, since the caller's object was loaded before it.
+SERVING_FIELDS = ("generation", "embedding_config", "vector_store_config", "language")
+
+
+@contextmanager
+def one_snapshot():
+    """Every statement inside reads the same snapshot. Inside a caller's transaction (a test's, a service that
+    searches while it writes) the isolation level cannot change any more: that transaction's rules apply."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
+def as_of_snapshot(kb: KnowledgeBase) -> KnowledgeBase:
+    """A copy of `kb` (from the access funnel) with its serving fields as the snapshot sees them; `kb` itself is
+    left as the caller loaded it. A KB deleted meanwhile keeps its fields: its chunks are gone, nothing is found."""
+    row = KnowledgeBase.objects.filter(pk=kb.pk).values(*SERVING_FIELDS).first()
+    if row is None:
+        return kb
+    fresh = copy.copy(kb)
+    for name, value in row.items():
+        setattr(fresh, name, value)
+    return fresh
