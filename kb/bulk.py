@@ -82,18 +82,25 @@ def documents_bulk(*, kb: KnowledgeBase, action: str, documents, user, request=N
             kb=kb, document_ids=ids, enabled=action == "enable", user=user, request=request
         )
         result.unchanged = result.requested - result.done - result.refused
+    bulk_recorded(kb=kb, result=result, user=user, request=request, scope=scope,
+                  receipt_id=str(result.receipt.pk) if result.receipt else None)  # fmt: skip
+    return result
+
+
+def bulk_recorded(*, kb: KnowledgeBase, result: BulkResult, user, request=None, scope: str = "", **details) -> None:
+    """The one audit event of a bulk action (what was asked, how many, what happened, plus `details`) and its
+    metrics once committed; also used by drafts.sync.bulk's re-sync."""
     audit_record(
-        event_type="knowledge_base", action=f"documents_bulk_{action}", user=user, request=request,
+        event_type="knowledge_base", action=f"documents_bulk_{result.action}", user=user, request=request,
         workspace=kb.workspace, resource=kb, success=result.refused == 0,
         details={"scope": scope, "requested": result.requested, "done": result.done, "unchanged": result.unchanged,
-                 "refused": result.refused, "receipt_id": str(result.receipt.pk) if result.receipt else None},
+                 "refused": result.refused, **details},
     )  # fmt: skip
 
     def count() -> None:
-        DOCUMENT_BULK_ACTIONS.labels(action=action).inc()
+        DOCUMENT_BULK_ACTIONS.labels(action=result.action).inc()
         for outcome in ("done", "unchanged", "refused"):
             if n := getattr(result, outcome):
-                DOCUMENT_BULK_DOCUMENTS.labels(action=action, outcome=outcome).inc(n)
+                DOCUMENT_BULK_DOCUMENTS.labels(action=result.action, outcome=outcome).inc(n)
 
     transaction.on_commit(count)
-    return result

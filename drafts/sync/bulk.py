@@ -11,11 +11,9 @@ from collections import Counter
 from django.db import transaction
 
 from drafts.sync.services import sync_start
-from kb.bulk import BulkResult
+from kb.bulk import BulkResult, bulk_recorded
 from kb.models import KnowledgeBase, WebsiteSource
-from privexbot.audit import audit_record
 from privexbot.errors import Conflict
-from privexbot.metrics.definitions import DOCUMENT_BULK_ACTIONS, DOCUMENT_BULK_DOCUMENTS
 
 ACTION = "resync"
 
@@ -49,18 +47,6 @@ def documents_resync(*, kb: KnowledgeBase, documents, user, request=None, scope:
             result.done += per_source[source.pk]
             result.sources += 1
             started.append(str(run.pk))
-    audit_record(
-        event_type="knowledge_base", action=f"documents_bulk_{ACTION}", user=user, request=request,
-        workspace=kb.workspace, resource=kb, success=result.refused == 0,
-        details={"scope": scope, "requested": result.requested, "done": result.done, "unchanged": result.unchanged,
-                 "refused": result.refused, "sources": len(per_source), "sync_run_ids": started},
-    )  # fmt: skip
-
-    def count() -> None:
-        DOCUMENT_BULK_ACTIONS.labels(action=ACTION).inc()
-        for outcome in ("done", "unchanged", "refused"):
-            if n := getattr(result, outcome):
-                DOCUMENT_BULK_DOCUMENTS.labels(action=ACTION, outcome=outcome).inc(n)
-
-    transaction.on_commit(count)
+    bulk_recorded(kb=kb, result=result, user=user, request=request, scope=scope, sources=len(per_source),
+                  sync_run_ids=started)  # fmt: skip
     return result
