@@ -8,6 +8,7 @@ the deletion's transaction, and their files handed back to be hashed for the rec
 from __future__ import annotations
 
 from drafts.models import DraftSource, KBDraft
+from drafts.preview_cache import preview_files
 from kb.deletion import DerivedCopies
 
 
@@ -17,6 +18,7 @@ def on_kb_deleting(sender, *, kb, **kwargs) -> DerivedCopies:
     # A running parse or crawl of one of these sources sees its row gone and stops (drafts.processing).
     sources.update(cancel_requested=True)
     files = [f for pair in sources.values_list("stored_file", "elements_file") for f in pair if f]
+    files += preview_files(sources=sources)  # the preview's cached chunks of these sources
     crawl_reports = sources.exclude(crawl_report=[]).count()
     source_count = sources.count()
     draft_count = drafts.count()

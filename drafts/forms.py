@@ -112,6 +112,12 @@ class WebsiteSourceForm(Form):
 
 class ChunkingForm(Form):
     strategy = forms.ChoiceField(choices=[(s, STRATEGY_LABELS.get(s, s)) for s in STRATEGIES], help_text=STRATEGY_HELP)
+    size_unit = forms.ChoiceField(
+        label="Size unit",
+        choices=[("characters", "Characters"), ("tokens", "Tokens of the embedding model")],
+        required=False,
+        help_text="What chunk size and overlap count. Either way every chunk is cut to fit the model's window.",
+    )
     chunk_size = forms.IntegerField(label="Chunk size (characters)", min_value=1)
     chunk_overlap = forms.IntegerField(label="Overlap (characters)", min_value=0)
     separators = forms.CharField(
@@ -123,9 +129,17 @@ class ChunkingForm(Form):
         required=False, label="Semantic break percentile", help_text="Only for the semantic strategy (0–100)."
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The size fields are labelled with the unit they are in: the posted one, else the saved config's.
+        unit = (self.data.get("size_unit") if self.is_bound else None) or self.initial.get("size_unit")
+        unit = "tokens" if unit == "tokens" else "characters"
+        self.fields["chunk_size"].label = f"Chunk size ({unit})"
+        self.fields["chunk_overlap"].label = f"Overlap ({unit})"
+
     @classmethod
     def initial_for(cls, config: dict) -> dict:
-        return {**config, "separators": json.dumps(config.get("separators", []))}
+        return {"size_unit": "characters", **config, "separators": json.dumps(config.get("separators", []))}
 
     def clean_separators(self):
         try:
@@ -139,6 +153,7 @@ class ChunkingForm(Form):
         if self.errors:
             return data
         config = {k: data[k] for k in ("strategy", "chunk_size", "chunk_overlap", "separators")}
+        config["size_unit"] = data.get("size_unit") or "characters"
         if data.get("strategy") == "semantic" and data.get("semantic_threshold") is not None:
             config["semantic_threshold"] = data["semantic_threshold"]
         try:

@@ -101,3 +101,35 @@ class DraftSource(models.Model):
     @property
     def is_unfinished(self) -> bool:
         return self.status in (SourceStatus.PENDING, SourceStatus.PROCESSING)
+
+
+class PreviewChunks(models.Model):
+    """The chunk preview of one source under one chunking config and model (config_hash, which includes
+    CHUNKER_VERSION), kept so that a preview page costs a slice (drafts.preview_cache). The chunks are document
+    text: they live in `blob`, a file of the encrypted storage like the parsed elements; this row holds only
+    counts. `complete` is false while the whole chunking is still being computed (only then is `blob` empty);
+    a row made from other parsed elements than the source's current ones is stale and never read."""
+
+    id = models.BigAutoField(primary_key=True)
+    source = models.ForeignKey(DraftSource, on_delete=models.CASCADE, related_name="preview_chunks")
+    config_hash = models.CharField(max_length=64)
+    chunking_config = models.JSONField(default=dict, help_text="the normalised config, for the worker that fills it")
+    model = models.CharField(max_length=200)
+    elements_file = models.CharField(max_length=300, help_text="the parsed elements the chunks were made from")
+    blob = models.CharField(max_length=300, blank=True)
+    complete = models.BooleanField(default=False)
+    chunk_count = models.PositiveIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    total_chars = models.BigIntegerField(default=0)
+    embedded_chars = models.BigIntegerField(default=0)
+    truncated_chunks = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="when a worker was last asked to fill it")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "config_hash"], name="preview_chunks_unique")]
+        indexes = [models.Index(fields=["used_at"])]
+
+    def __str__(self):
+        return f"{self.source_id} {self.config_hash[:12]}"

@@ -42,11 +42,20 @@ class _Run:
     def __init__(self, source: DraftSource):
         self.source_id = source.pk
         self.ours = Q(attempts=source.attempts)
+        self._last_pages = 0.0
 
     def progress(self, **fields) -> None:
         DraftSource.objects.filter(self.ours, pk=self.source_id).update(
             heartbeat_at=timezone.now(), updated_at=timezone.now(), **fields
         )
+
+    def pages(self, _item: int, done: int, total: int) -> None:
+        """A long PDF read in page ranges (kb.pipeline.pdf_split): pages read / pages total, in the fields a
+        crawl fills with pages fetched / found (the sources list and the API show them); one write a second."""
+        if time.monotonic() - self._last_pages < 1.0 and 0 < done < total:
+            return
+        self._last_pages = time.monotonic()
+        self.progress(pages_found=total, pages_processed=done)
 
     def finish(self, status: str, **fields) -> bool:
         moved = states.move(
@@ -129,6 +138,7 @@ def parse_source(source_id) -> str | None:
                 timeout=settings.PARSE_TIMEOUT,
                 budget=configured_budget(),
                 organization_id=source.draft.workspace.organization_id,
+                on_progress=run.pages,
             )
         if isinstance(result, PipelineError):
             raise result

@@ -245,9 +245,16 @@ def _source_files(source: DraftSource) -> list[str]:
     return [f for f in (source.stored_file, source.elements_file) if f]
 
 
+def _preview_files(sources) -> list[str]:
+    """The sources' cached preview chunks (drafts.preview_cache): deleted with them."""
+    from drafts.preview_cache import preview_files
+
+    return preview_files(sources=sources)
+
+
 @transaction.atomic
 def draft_source_remove(*, draft: KBDraft, source: DraftSource, user=None, request=None) -> None:
-    files = _source_files(source)
+    files = _source_files(source) + _preview_files(DraftSource.objects.filter(pk=source.pk))
     _audit_source(draft, source, "remove_source", user=user, request=request, details={"name": source.name})
     source.delete()  # a running crawl sees its source gone and stops
     _touch(draft)
@@ -393,6 +400,7 @@ def draft_finalize(*, draft: KBDraft, user, request=None) -> KnowledgeBase:
         # Files follow the KB's duplicate policy (kb.versions); the doors show this report after finalize.
         kb.add_report = documents_add_versioned(kb=kb, documents=documents, user=user, request=request)
         leftovers = [f for s in draft.sources.all() for f in _source_files(s) if f not in keep]
+        leftovers += _preview_files(draft.sources.all())
         audit_record(
             event_type="knowledge_base",
             action="finalize_draft",
@@ -414,7 +422,7 @@ def draft_delete(*, draft: KBDraft, user=None, request=None, reason: str = "dele
         from drafts.sync.review import review_discarded
 
         review_discarded(draft=draft, user=user, request=request)
-    files = [f for s in draft.sources.all() for f in _source_files(s)]
+    files = [f for s in draft.sources.all() for f in _source_files(s)] + _preview_files(draft.sources.all())
     DraftSource.objects.filter(draft=draft).update(cancel_requested=True)
     audit_record(
         event_type="kb_draft",

@@ -132,13 +132,18 @@ def _unfinished_since(documents: list[Document]):
 
 
 def _query_embeddings_drop(kb_id) -> int:
-    """Cached query vectors of the KB's searches (kb.search.query_embedding keys them by KB). A cache: an
-    outage is logged by the caller's after-commit step, never fatal."""
-    from kb.search.query_embedding import scope_pattern
+    """Cached query vectors and cached search results of the KB (kb.search.query_embedding and kb.search.cache
+    key them by KB). Caches: an outage is logged by the caller's after-commit step, never fatal."""
+    from kb.search import cache as result_cache
+    from kb.search import query_embedding
     from privexbot.redis import get_client
 
     client = get_client()
-    keys = list(client.scan_iter(match=scope_pattern(kb_id), count=1000))
+    keys = [
+        key
+        for pattern in (query_embedding.scope_pattern(kb_id), result_cache.scope_pattern(kb_id))
+        for key in client.scan_iter(match=pattern, count=1000)
+    ]
     for start in range(0, len(keys), 500):
         client.delete(*keys[start : start + 500])
     return len(keys)

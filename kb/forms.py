@@ -17,6 +17,10 @@ class SearchForm(Form):
     query = forms.CharField(max_length=1000, widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}))
     mode = forms.ChoiceField(choices=[(m, MODE_LABELS.get(m, m)) for m in MODES], initial="hybrid")
     top_k = forms.IntegerField(label="Results", min_value=1, max_value=MAX_TOP_K, initial=5)
+    group_by = forms.ChoiceField(
+        label="Results are", choices=[("chunk", "Chunks"), ("document", "Documents (best chunk of each)")],
+        initial="chunk", required=False,  # left out (an older bookmark): chunks
+    )  # fmt: skip
 
 
 class KBSettingsForm(Form):

@@ -10,7 +10,10 @@ from tenants.models import RetentionBasis, Workspace
 
 
 def default_chunking_config() -> dict:
-    return {"strategy": "recursive", "chunk_size": 1000, "chunk_overlap": 200, "separators": ["\n\n", "\n", ". ", " "]}
+    return {
+        "strategy": "recursive", "chunk_size": 1000, "chunk_overlap": 200, "separators": ["\n\n", "\n", ". ", " "],
+        "size_unit": "characters",
+    }  # fmt: skip
 
 
 def default_embedding_config() -> dict:
@@ -58,6 +61,10 @@ class KnowledgeBase(models.Model):
     # (KBRebuild) writes the next one beside it and switches this number at one moment.
     duplicate_policy = models.CharField(max_length=10, choices=DuplicatePolicy.choices, default=DuplicatePolicy.VERSION)
     generation = models.PositiveIntegerField(default=1)
+    # What search serves, as a number (kb.search.cache keys results by it): raised by database triggers (migration
+    # 0011) at any change of the KB's chunks, of a document's enabled flag/metadata/deletion, or of the serving
+    # fields above; never lowered, so a save() of a stale copy cannot set it back. Written by nothing else.
+    content_version = models.BigIntegerField(default=0, editable=False)
     review_sync_changes = models.BooleanField(
         default=False, help_text="a website re-sync becomes a draft of the KB showing the changes before they apply"
     )
@@ -176,6 +183,9 @@ class Chunk(models.Model):
     generation = models.PositiveIntegerField(default=1, db_default=1)
     index = models.PositiveIntegerField()
     content = models.TextField()
+    # The chunk's context line (document title > heading path), embedded and keyword-indexed together with the
+    # content so that a chunk saying "it" still carries what "it" is (issue 17); "" for chunks made without one.
+    context = models.TextField(default="", db_default="", blank=True)
     content_hash = models.CharField(max_length=64)
     token_count = models.PositiveIntegerField()
     word_count = models.PositiveIntegerField()

@@ -53,7 +53,7 @@ def document_chunks(document: Document, elements, *, chunking_config: dict, mode
     source = {"document_id": str(document.pk), "document_name": document.name}
     if document.url:
         source["url"] = document.url
-    return runtime.chunk_for_model(elements, chunking_config, model, source=source)
+    return runtime.chunk_for_model(elements, chunking_config, model, source=source, title=document.name)
 
 
 def pending_documents(rebuild: KBRebuild):
@@ -150,7 +150,7 @@ def _rebuild_document(rebuild: KBRebuild, document: Document, embedder, model: s
 
     try:
         vectors, embed_stats = embed_with_cache(
-            [c.content for c in chunks], model=model,
+            [c.embedding_text for c in chunks], model=model,
             encode=lambda texts: embedder.encode(texts, batch_size=settings.EMBEDDING_BATCH_SIZE),
             batch_size=settings.EMBEDDING_BATCH_SIZE * 8, organization_id=kb.workspace.organization_id, owner=owner,
         )  # fmt: skip

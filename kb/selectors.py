@@ -9,13 +9,40 @@ from django.http import Http404
 from kb.models import RETRYABLE, UNFINISHED, Chunk, Document, DocumentStatus, KnowledgeBase
 from privexbot.logs import bind
 from privexbot.metrics.definitions import UNAUTHORIZED_ACCESS
-from tenants.models import Perm
-from tenants.selectors import parse_uuid, workspaces_for_user
+from tenants.models import ROLE_PERMISSIONS, Membership, Perm
+from tenants.selectors import parse_uuid
 from tenants.tokens import kb_limit_of
 
 
 def _guardian_codename(perm: str) -> str:
-    return "kb." + perm.replace(":", "_")  # "kb:read" -> "kb.kb_read"
+    return perm.replace(":", "_")  # "kb:read" -> "kb_read"
+
+
+def _may(user, perm: str) -> Q:
+    """Whether `user` holds `perm` on a KB row, as one condition the database evaluates with the row: a role in
+    its workspace that grants it, or django-guardian's object grant to the user or to one of their groups (KB
+    shares). The same rule as guardian's get_objects_for_user(with_superuser=False, accept_global_perms=False),
+    written as EXISTS subqueries so one query answers it (guardian's generic queryset costs Python and a plan
+    over a cast of every KB id)."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db.models import CharField, Exists, OuterRef
+    from django.db.models.functions import Cast
+    from guardian.models import GroupObjectPermission, UserObjectPermission
+
+    roles = [role for role, perms in ROLE_PERMISSIONS.items() if perm in perms]
+    ctype = ContentType.objects.get_for_model(KnowledgeBase)  # cached by Django after the first call
+    codename = _guardian_codename(perm)
+    object_pk = Cast(OuterRef("pk"), CharField())
+    by_role = Membership.objects.filter(user=user, workspace_id=OuterRef("workspace_id"), role__in=roles)
+    by_grant = UserObjectPermission.objects.filter(
+        user=user, content_type=ctype, permission__content_type=ctype, permission__codename=codename,
+        object_pk=object_pk,
+    )  # fmt: skip
+    by_group = GroupObjectPermission.objects.filter(
+        group__user=user, content_type=ctype, permission__content_type=ctype, permission__codename=codename,
+        object_pk=object_pk,
+    )  # fmt: skip
+    return Q(Exists(by_role)) | Q(Exists(by_grant)) | Q(Exists(by_group))
 
 
 def kb_queryset_for_user(*, user, perm: str = Perm.KB_READ) -> QuerySet[KnowledgeBase]:
@@ -23,13 +50,7 @@ def kb_queryset_for_user(*, user, perm: str = Perm.KB_READ) -> QuerySet[Knowledg
     made with a KB-limited API key, only those of its KBs."""
     if not getattr(user, "is_authenticated", False):
         return KnowledgeBase.objects.none()
-    from guardian.shortcuts import get_objects_for_user
-
-    by_role = workspaces_for_user(user=user, perm=perm).values("pk")
-    shared = get_objects_for_user(
-        user, _guardian_codename(perm), klass=KnowledgeBase, with_superuser=False, accept_global_perms=False
-    ).values("pk")
-    readable = KnowledgeBase.objects.filter(Q(workspace__in=by_role) | Q(pk__in=shared))
+    readable = KnowledgeBase.objects.filter(_may(user, perm))
     if (limit := kb_limit_of(user)) is not None:  # an API key limited to some KBs: the others do not exist
         readable = readable.filter(pk__in=limit)
     return readable.select_related("workspace__organization")
@@ -41,13 +62,64 @@ def kb_choices_for_user(user) -> list[tuple]:
     return [(kb.pk, f"{kb.workspace.name} / {kb.name}") for kb in rows]
 
 
+def _may_sql(user, perm: str) -> tuple[str, list]:
+    """`_may` as SQL over the outer row "kb_knowledgebase", with its parameters: the same three EXISTS (role,
+    grant to the user, grant to one of their groups). Built as text because compiling `_may`'s ORM expressions
+    costs more than running the query; only `kb_get_for_user` uses it, on a query it builds itself (so the
+    outer alias is known), and tests/kb/test_access_funnel.py checks that both answer alike for every persona."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+    from guardian.models import GroupObjectPermission, UserObjectPermission
+
+    ctype = ContentType.objects.get_for_model(KnowledgeBase).pk  # cached by Django after the first call
+    roles = [str(role) for role, perms in ROLE_PERMISSIONS.items() if perm in perms]
+    grant = (
+        "SELECT 1 FROM {grants} g JOIN {permission} p ON p.id = g.permission_id {join}"
+        " WHERE {who} = %s AND g.content_type_id = %s AND p.content_type_id = %s AND p.codename = %s"
+        " AND g.object_pk = kb_knowledgebase.id::text"
+    )
+    tables = {"permission": Permission._meta.db_table}
+    by_user = grant.format(grants=UserObjectPermission._meta.db_table, join="", who="g.user_id", **tables)
+    by_group = grant.format(
+        grants=GroupObjectPermission._meta.db_table, who="ug.user_id", **tables,
+        join=f"JOIN {get_user_model().groups.through._meta.db_table} ug ON ug.group_id = g.group_id",
+    )  # fmt: skip
+    by_role = (
+        f"SELECT 1 FROM {Membership._meta.db_table} m WHERE m.user_id = %s"  # noqa: S608 - table names, values bound
+        " AND m.workspace_id = kb_knowledgebase.workspace_id AND m.role = ANY(%s)"
+    )
+    codename = _guardian_codename(perm)
+    sql = f"(EXISTS ({by_role}) OR EXISTS ({by_user}) OR EXISTS ({by_group}))"
+    return sql, [user.pk, roles, user.pk, ctype, ctype, codename, user.pk, ctype, ctype, codename]
+
+
 def kb_get_for_user(*, user, kb_id, perm: str = Perm.KB_READ) -> KnowledgeBase:
+    """The KB if the user holds `perm` on it; a 404 if they may not even read it (or it does not exist, or their
+    key is limited to other KBs), a 403 if they may read it but not `perm`. One query: the row (with its workspace
+    and organization) is fetched when it is readable or allowed, with whether `perm` is held beside it."""
+    from django.db.models import BooleanField
+    from django.db.models.expressions import RawSQL
+
     kb_id = parse_uuid(kb_id)
-    kb = kb_queryset_for_user(user=user, perm=perm).filter(pk=kb_id).first()
-    if kb is not None:
+    kb = None
+    limit = kb_limit_of(user)
+    if getattr(user, "is_authenticated", False) and (limit is None or kb_id in limit):
+        allowed, params = _may_sql(user, perm)
+        visible, visible_params = (allowed, params)
+        if perm != Perm.KB_READ:
+            readable, readable_params = _may_sql(user, Perm.KB_READ)
+            visible, visible_params = f"({allowed} OR {readable})", [*params, *readable_params]
+        kb = (
+            KnowledgeBase.objects.select_related("workspace__organization")
+            .filter(RawSQL(visible, visible_params, output_field=BooleanField()), pk=kb_id)  # noqa: S611 - fixed SQL
+            .annotate(funnel_allowed=RawSQL(allowed, params, output_field=BooleanField()))  # noqa: S611
+            .first()
+        )
+    if kb is not None and kb.funnel_allowed:
         bind(workspace_id=kb.workspace_id, kb_id=kb.pk)  # the rest of the request's lines are about this KB
         return kb
-    if perm != Perm.KB_READ and kb_queryset_for_user(user=user, perm=Perm.KB_READ).filter(pk=kb_id).exists():
+    if kb is not None:
         UNAUTHORIZED_ACCESS.labels(resource="knowledge_base", outcome="403").inc()
         raise PermissionDenied(f"you may read this knowledge base but not {perm}")
     UNAUTHORIZED_ACCESS.labels(resource="knowledge_base", outcome="404").inc()

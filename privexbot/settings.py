@@ -218,6 +218,7 @@ PERIODIC_JOBS = {
     "kb.actors.sweep_documents": env_float("SWEEP_INTERVAL", 30, minimum=0.5),
     "drafts.actors.sweep_sources": env_float("SWEEP_INTERVAL", 30, minimum=0.5),
     "drafts.services.drafts_expire": 3600,
+    "drafts.preview_cache.preview_cache_expire": 600,
     "kb.actors.retention_periodic": RETENTION_INTERVAL,
 }
 DRAMATIQ_AUTODISCOVER_MODULES = ["actors"]
@@ -444,6 +445,9 @@ EMBEDDING_MODELS_PATH = env_str("EMBEDDING_MODELS_PATH", str(VAR_DIR / "models")
 DEFAULT_EMBEDDING_MODEL = env_str("DEFAULT_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 EMBEDDING_CACHE_TTL = env_int("EMBEDDING_CACHE_TTL", 2592000, minimum=0)
 EMBEDDING_BACKEND = env_choice("EMBEDDING_BACKEND", "auto", {"auto", "onnx", "torch"})
+# CPU threads of one encode; 0 = every core. The workers' document encodes take turns so that those running at once
+# never ask for more threads than there are cores (kb/pipeline/embedding/turns.py): cores // EMBEDDING_THREADS at once.
+EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 0, minimum=0, maximum=256)
 MAX_FILE_SIZE = env_size("MAX_FILE_SIZE", "50MB")
 # One browser upload (the wizard's file form takes several files at once) is refused from its Content-Length above
 # this, before the body is read; each file is still held to MAX_FILE_SIZE. At least one file's worth.
@@ -523,17 +527,27 @@ SEARCH_EF_SEARCH = env_int("SEARCH_EF_SEARCH", 400, minimum=1, maximum=1000)
 SEARCH_ITERATIVE_SCAN = env_choice("SEARCH_ITERATIVE_SCAN", "relaxed_order", {"off", "strict_order", "relaxed_order"})
 SEARCH_MAX_SCAN_TUPLES = env_int("SEARCH_MAX_SCAN_TUPLES", 20000, minimum=1, maximum=2**31 - 1)
 SEARCH_CANDIDATES = env_int("SEARCH_CANDIDATES", 40, minimum=1, maximum=1000)
-SEARCH_FUSION = env_choice("SEARCH_FUSION", "weighted", {"weighted", "rrf"})
+SEARCH_FUSION = env_choice("SEARCH_FUSION", "dbsf", {"weighted", "rrf", "dbsf"})
 SEARCH_RRF_K = env_int("SEARCH_RRF_K", 30, minimum=1)
 SEARCH_VECTOR_WEIGHT = env_float("SEARCH_VECTOR_WEIGHT", 0.55, minimum=0, maximum=1)
+# a term-like query (at most this many words, no question; 0 = none is) fuses with SEARCH_TERM_VECTOR_WEIGHT
+SEARCH_TERM_QUERY_WORDS = env_int("SEARCH_TERM_QUERY_WORDS", 6, minimum=0, maximum=100)
+SEARCH_TERM_VECTOR_WEIGHT = env_float("SEARCH_TERM_VECTOR_WEIGHT", 0.5, minimum=0, maximum=1)
+# keyword share scaled by (best keyword score / query's ideal) / this, up to 1; 0 = the keyword leg always counts fully
+SEARCH_KEYWORD_CONFIDENCE = env_float("SEARCH_KEYWORD_CONFIDENCE", 0.0, minimum=0, maximum=1)
 SEARCH_WEIGHTED_SCORES = env_choice("SEARCH_WEIGHTED_SCORES", "absolute", {"absolute", "relative"})
 SEARCH_KEYWORD_RANKING = env_choice("SEARCH_KEYWORD_RANKING", "idf", {"idf", "ts_rank", "ts_rank_cd"})
 SEARCH_KEYWORD_NORMALIZATION = env_int("SEARCH_KEYWORD_NORMALIZATION", 0, minimum=0, maximum=63)  # ts_rank bits
 SEARCH_KEYWORD_HEADING_WEIGHT = env_float("SEARCH_KEYWORD_HEADING_WEIGHT", 0.4, minimum=0, maximum=1)
+# page evidence of plain keyword queries: + this times the chunk's document's per-term best scores (0 = off)
+SEARCH_KEYWORD_DOCUMENT_WEIGHT = env_float("SEARCH_KEYWORD_DOCUMENT_WEIGHT", 0.0, minimum=0, maximum=4)
 SEARCH_KEYWORD_COMMON_FRACTION = env_float("SEARCH_KEYWORD_COMMON_FRACTION", 0.05, minimum=0, maximum=1)
 SEARCH_KEYWORD_MAX_MATCHES = env_int("SEARCH_KEYWORD_MAX_MATCHES", 2000, minimum=1)
 SEARCH_KEYWORD_RANK_BUDGET = env_int("SEARCH_KEYWORD_RANK_BUDGET", 12000, minimum=1)
 SEARCH_TERM_STATS_SECONDS = env_float("SEARCH_TERM_STATS_SECONDS", 600, minimum=0)
+# Seconds a search's ranked chunk ids and scores stay in Redis, keyed by the KB's content version, the query and
+# every option (kb/search/cache.py): the same question again costs a lookup and one hydration. 0 = no result cache.
+SEARCH_RESULT_CACHE_SECONDS = env_int("SEARCH_RESULT_CACHE_SECONDS", 600, minimum=0)
 CHUNK_PROCESSING_BATCH_SIZE = env_int("CHUNK_PROCESSING_BATCH_SIZE", 100, minimum=1)
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32, minimum=1, maximum=1024)
 VECTOR_UPSERT_BATCH_SIZE = env_int("VECTOR_UPSERT_BATCH_SIZE", 100, minimum=1)
@@ -546,6 +560,9 @@ PARSE_CPU_PER_PAGE = env_float("PARSE_CPU_PER_PAGE", 0.5, minimum=0)
 PARSE_CPU_PER_MB = env_float("PARSE_CPU_PER_MB", 20.0, minimum=0)
 PARSE_CPU_CEILING = env_int("PARSE_CPU_CEILING", 1800, minimum=1)
 PARSE_TIMEOUT = env_int("PARSE_TIMEOUT", 3600, minimum=5)
+# A PDF longer than this is read in page ranges of this many pages (kb/pipeline/pdf_split.py): the same elements,
+# the parse child's memory bounded by one range, and progress (pages done / pages total) after each; 0 = never.
+PARSE_PDF_PAGES_PER_PART = env_int("PARSE_PDF_PAGES_PER_PART", 50, minimum=0)
 # Lets the parse child obey "_test_*" file types (exhaust memory, crash, hang): for the test suite only.
 PARSE_TEST_HOOKS = env_bool("PARSE_TEST_HOOKS", False)
 # The parse child runs in an empty network namespace (`unshare --net`): "auto" when the machine allows it (root,
@@ -559,6 +576,13 @@ PARSE_SLOT_RETRY_MS = env_int("PARSE_SLOT_RETRY_MS", 3000, minimum=100)
 DOCUMENT_MAX_ATTEMPTS = env_int("DOCUMENT_MAX_ATTEMPTS", 3, minimum=1)
 DOCUMENT_STALE_AFTER = env_int("DOCUMENT_STALE_AFTER", 120, minimum=2)
 DRAFT_TTL_DAYS = env_float("DRAFT_TTL_DAYS", 7, minimum=0.01)
+# The chunk preview's cache (drafts/preview_cache.py): each source keeps the chunks of its last PREVIEW_CACHE_CONFIGS
+# chunking configs (encrypted, like its parsed elements), each for PREVIEW_CACHE_TTL_HOURS after its last use. A file
+# source of at least PREVIEW_LAZY_MIN_BYTES whose content is one large table shows its first pages from the rows
+# they need while a worker chunks the whole file (totals read "at least" until it is done).
+PREVIEW_CACHE_CONFIGS = env_int("PREVIEW_CACHE_CONFIGS", 3, minimum=1, maximum=50)
+PREVIEW_CACHE_TTL_HOURS = env_float("PREVIEW_CACHE_TTL_HOURS", 24, minimum=0.01)
+PREVIEW_LAZY_MIN_BYTES = env_size("PREVIEW_LAZY_MIN_BYTES", "2MB")
 # Audit events older than this many days are purged by the retention job, and only by it (default: 6 years).
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 2190, minimum=1)
 

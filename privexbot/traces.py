@@ -31,7 +31,9 @@ from privexbot.models import DeletionReceipt
 ID_OR_HASH = r"[0-9a-f]{64}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}"
 TEXT_TYPES = ("text", "character varying", "character", "uuid", "json", "jsonb")
 EXCLUDED_TABLES = {"privexbot_deletionreceipt"}
-METADATA_TABLES = {"privexbot_auditevent", "django_admin_log"}  # ids expected; a hash there is still a trace
+# Ids expected there; a hash there is still a trace. kb_content_mark holds a KB id only from a chunk write to the
+# end of its transaction (kb migration 0011): a scan inside the deleting transaction sees the deletion's own mark.
+METADATA_TABLES = {"privexbot_auditevent", "django_admin_log", "kb_content_mark"}
 TEMP_PATTERNS = ("pxb-*", "kbparse-*", "kbpdf-*")
 
 

@@ -11,7 +11,8 @@ $PY manage.py migrate --noinput
 $PY manage.py bootstrap --password-file var/secrets/admin_password
 $PY manage.py setup_models
 
-$PY manage.py rundramatiq --processes "${WORKER_PROCESSES:-1}" --threads "${WORKER_THREADS:-2}" &
+# The worker as production starts it (2 processes x 1 thread; encodes take turns on the cores: issue 18).
+PATH="$PWD/.venv/bin:$PATH" sh deploy/start-worker.sh &
 worker=$!
 trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
 

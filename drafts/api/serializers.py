@@ -151,8 +151,11 @@ class SourceResponse(serializers.Serializer):
 
 class ChunkPreview(serializers.Serializer):
     id = serializers.CharField()
+    context = serializers.CharField(help_text="title > heading path: embedded and keyword-indexed with the content")
     content = serializers.CharField()
-    token_count = serializers.IntegerField()
+    embedding_text = serializers.CharField(help_text="what is embedded: the context line, a newline, the content")
+    embedded_chars = serializers.IntegerField(help_text="characters of embedding_text")
+    token_count = serializers.IntegerField(help_text="tokens of embedding_text in the model's tokenizer")
     word_count = serializers.IntegerField()
     char_count = serializers.IntegerField()
     source_id = serializers.CharField()
@@ -165,12 +168,18 @@ class ChunkPreview(serializers.Serializer):
 
 class ChunkPreviewResponse(serializers.Serializer):
     chunks = ChunkPreview(many=True)
+    complete = serializers.BooleanField(
+        help_text="false while a large source is still being chunked whole: the page is exact, the totals are "
+        "lower bounds (ask again for the final ones)"
+    )
     total_chunks = serializers.IntegerField()
     total_tokens = serializers.IntegerField()
     avg_chunk_size = serializers.FloatField()
     avg_token_count = serializers.FloatField()
     estimated_embedding_cost = serializers.FloatField()
     truncated_chunks = serializers.IntegerField()
+    max_seq_length = serializers.IntegerField(required=False, help_text="the model's window, in tokens")
+    size_note = serializers.CharField(required=False, help_text="the chunk size in the other unit, for this model")
     warnings = serializers.ListField(child=serializers.CharField())
     offset = serializers.IntegerField()
 

@@ -8,7 +8,9 @@ from kb.api.rebuilds import Rebuild
 from kb.models import DocumentStatus, DuplicatePolicy
 from kb.search import MODES
 from kb.search.filters import KEYS as FILTER_KEYS
+from kb.search.grouping import GROUPINGS, MAX_CHUNKS_PER_DOCUMENT
 from kb.search.selector import MAX_TOP_K
+from kb.search.types import FUSIONS
 from kb.selectors import kb_overall_status
 from privexbot.api.serializers import JSONObjectField
 from tenants.models import RETENTION_DAYS_MAX, RETENTION_DAYS_MIN, RetentionBasis
@@ -220,6 +222,7 @@ class ChunkSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     document_id = serializers.UUIDField()
     index = serializers.IntegerField()
+    context = serializers.CharField(help_text="title > heading path: embedded and keyword-indexed with the content")
     content = serializers.CharField()
     token_count = serializers.IntegerField()
     word_count = serializers.IntegerField()
@@ -234,8 +237,16 @@ class SearchRequest(serializers.Serializer):
     mode = serializers.ChoiceField(choices=MODES, default="hybrid")
     filters = JSONObjectField(required=False, help_text=f"any of: {', '.join(FILTER_KEYS)}")
     score_threshold = serializers.FloatField(required=False, allow_null=True)
-    fusion = serializers.ChoiceField(choices=("rrf", "weighted"), required=False, allow_null=True, default=None)
+    fusion = serializers.ChoiceField(choices=FUSIONS, required=False, allow_null=True, default=None)
     vector_weight = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
+    group_by = serializers.ChoiceField(
+        choices=GROUPINGS, default="chunk",
+        help_text="chunk: ranked chunks; document: top_k distinct documents, each as its best chunk",
+    )  # fmt: skip
+    chunks_per_document = serializers.IntegerField(
+        min_value=1, max_value=MAX_CHUNKS_PER_DOCUMENT, default=1,
+        help_text="group_by=document: also return up to this many - 1 other matching chunks of each document",
+    )  # fmt: skip
 
     def validate_filters(self, value):
         if unknown := sorted(set(value) - set(FILTER_KEYS)):
@@ -243,10 +254,26 @@ class SearchRequest(serializers.Serializer):
         return value
 
 
+class DocumentChunkHit(serializers.Serializer):
+    rank = serializers.IntegerField(help_text="place among the document's other matching chunks (1 = after the best)")
+    score = serializers.FloatField()
+    chunk_id = serializers.IntegerField()
+    context = serializers.CharField(help_text="title > heading path: embedded and keyword-indexed with the content")
+    content = serializers.CharField()
+    page = serializers.IntegerField(allow_null=True)
+    heading_path = serializers.ListField(child=serializers.CharField())
+    metadata = serializers.DictField()
+    vector_rank = serializers.IntegerField(allow_null=True)
+    vector_score = serializers.FloatField(allow_null=True)
+    keyword_rank = serializers.IntegerField(allow_null=True)
+    keyword_score = serializers.FloatField(allow_null=True)
+
+
 class SearchHit(serializers.Serializer):
     rank = serializers.IntegerField()
     score = serializers.FloatField(help_text="the mode's score: fused for hybrid")
     chunk_id = serializers.IntegerField()
+    context = serializers.CharField(help_text="title > heading path: embedded and keyword-indexed with the content")
     content = serializers.CharField()
     document_id = serializers.UUIDField()
     document_name = serializers.CharField()
@@ -260,11 +287,15 @@ class SearchHit(serializers.Serializer):
     vector_distance = serializers.FloatField(allow_null=True)
     keyword_rank = serializers.IntegerField(allow_null=True)
     keyword_score = serializers.FloatField(allow_null=True)
+    document_chunks = DocumentChunkHit(
+        many=True, help_text="group_by=document: the document's other matching chunks, best first (else empty)"
+    )
 
 
 class SearchResponse(serializers.Serializer):
     query = serializers.CharField()
     mode = serializers.CharField()
     top_k = serializers.IntegerField()
+    group_by = serializers.CharField()
     results = SearchHit(many=True)
     took_ms = serializers.FloatField()

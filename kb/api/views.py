@@ -20,6 +20,7 @@ from kb.models import DocumentStatus, SourceType
 from kb.search import chunk_search
 from kb.selectors import kb_get_for_user, kb_perms_for_user, kb_status_summary
 from privexbot.api.audit import audit_read
+from privexbot.api.represent import represent
 from privexbot.api.serializers import validated
 from privexbot.api.throttling import HeavyThrottled
 from privexbot.api.views import ApiListView, ApiView
@@ -229,7 +230,8 @@ class SearchView(HeavyThrottled, ApiView):
         results = chunk_search(
             kb=kb, query=data["query"], mode=data["mode"], top_k=data["top_k"], filters=data.get("filters"),
             score_threshold=data.get("score_threshold"), fusion_method=data.get("fusion"),
-            vector_weight=data.get("vector_weight"),
+            vector_weight=data.get("vector_weight"), group_by=data["group_by"],
+            chunks_per_document=data["chunks_per_document"],
         )  # fmt: skip
         took_ms = round((time.perf_counter() - started) * 1000, 1)
         audit_read(
@@ -238,6 +240,7 @@ class SearchView(HeavyThrottled, ApiView):
                      "results": len(results)},
         )  # fmt: skip
         return Response({
-            "query": data["query"], "mode": data["mode"], "top_k": data["top_k"], "took_ms": took_ms,
-            "results": s.SearchHit([r.to_dict() for r in results], many=True).data,
+            "query": data["query"], "mode": data["mode"], "top_k": data["top_k"], "group_by": data["group_by"],
+            # SearchHit's output without DRF's per-hit field copies (privexbot/api/represent.py): same JSON
+            "took_ms": took_ms, "results": represent(s.SearchHit, results, to_dict=lambda r: r.to_dict()),
         })  # fmt: skip

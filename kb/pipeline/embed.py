@@ -23,12 +23,14 @@ from kb.pipeline.embedding.backends import (
     Embedder,
     OnnxEmbedder,
     TorchEmbedder,
+    cpu_count,
     l2_normalize,
     load_sentence_transformer,
 )
 from kb.pipeline.embedding.cache import prepare_tokenizer
 from kb.pipeline.embedding.onnx_export import MIN_COSINE, REFERENCE_TEXTS, ExportReport, ensure_onnx
 from kb.pipeline.embedding.spec import DEFAULT_MODEL, load_spec, resolve_model_path
+from kb.pipeline.embedding.turns import encode_turn, slots_for
 from kb.pipeline.types import PipelineError
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "REFERENCE_TEXTS",
     "Embedder",
     "ExportReport",
+    "encode_in_turn",
     "export_onnx",
     "get_embedder",
     "resolve_model_path",
@@ -67,13 +70,13 @@ def export_onnx(
     return ensure_onnx(spec, cache_dir, force=force)
 
 
-def _build(model_name: str, path: str, cache_dir: str, backend: str) -> Embedder:
+def _build(model_name: str, path: str, cache_dir: str, backend: str, threads: int) -> Embedder:
     spec = load_spec(model_name, path)
     tokenizer_path = prepare_tokenizer(spec, cache_dir)
     if backend in ("auto", "onnx"):
         report = ensure_onnx(spec, cache_dir)
         if report.verified and report.model_file:
-            return OnnxEmbedder(spec, tokenizer_path, report.model_file)
+            return OnnxEmbedder(spec, tokenizer_path, report.model_file, threads=threads)
         if backend == "onnx":
             raise PipelineError(
                 "backend_unavailable",
@@ -81,7 +84,7 @@ def _build(model_name: str, path: str, cache_dir: str, backend: str) -> Embedder
                 permanent=False,
             )
         log.warning("Embedding with torch for %s: %s", spec.name, report.reason)
-    return TorchEmbedder(spec, tokenizer_path)
+    return TorchEmbedder(spec, tokenizer_path, threads=threads)
 
 
 def get_embedder(
@@ -90,17 +93,32 @@ def get_embedder(
     models_path: str | None,
     cache_dir: str,
     backend: str = "auto",
+    threads: int = 0,
 ) -> Embedder:
-    """The process-wide embedder for (model, backend); the first call may export the ONNX model."""
+    """The process-wide embedder for (model, backend, threads); the first call may export the ONNX model.
+    threads: the encoder's CPU threads (0: every core of this process)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    if threads < 0:
+        raise ValueError(f"threads must be 0 (every core) or more, not {threads}")
     path = resolve_model_path(model_name, models_path=models_path)
-    key = (path, backend)
+    key = (path, backend, threads)
     with _lock:  # one build per key even when worker threads start together
         embedder = _embedders.get(key)
         if embedder is None:
-            embedder = _embedders[key] = _build(model_name, path, cache_dir, backend)
+            embedder = _embedders[key] = _build(model_name, path, cache_dir, backend, threads)
     return embedder
+
+
+def encode_in_turn(
+    embedder: Embedder, texts: list[str], *, batch_size: int, threads: int = 0, scope: str = ""
+) -> np.ndarray:
+    """embedder.encode, each batch in one of this machine's encode turns (embedding.turns): encodes running at once
+    never ask for more threads than there are cores. threads: what the embedder was built with (0: every core);
+    scope: the installation whose workers take turns together. For the workers' document embeddings, not for
+    query embeddings."""
+    slots = slots_for(threads or cpu_count())
+    return embedder.encode(texts, batch_size=batch_size, turn=lambda: encode_turn(slots, scope=scope))
 
 
 def verify_embedder(embedder: Embedder, reference_texts: list[str]) -> float:

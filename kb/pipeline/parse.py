@@ -7,6 +7,7 @@ file can only take down a child process with memory, CPU and wall-clock limits.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -33,9 +34,18 @@ _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 _POLL_SECONDS = 0.05
 
 
-def parse_file(*, path: str, filetype: str) -> list[Element]:
-    """Parse in this process. Raises PipelineError; never leaks a raw exception to the user."""
+def parse_file(
+    *, path: str, filetype: str, pdf_part_pages: int = 0, on_part: Callable[[list, int, int], None] | None = None
+) -> list[Element]:
+    """Parse in this process. Raises PipelineError; never leaks a raw exception to the user.
+
+    A PDF longer than `pdf_part_pages` (0: never) is read in page ranges of that size (kb.pipeline.pdf_split),
+    with `on_part` each range's elements go to `on_part(elements, pages done, pages total)` instead of the list
+    returned (kb.pipeline.parse_unstructured.parse_pdf; it checks that some text was found)."""
     parser = _parser_for(filetype)
+    streamed = filetype == "pdf" and bool(pdf_part_pages) and on_part is not None
+    if filetype == "pdf" and pdf_part_pages:
+        parser = functools.partial(parser, part_pages=pdf_part_pages, on_part=on_part)
     try:
         elements = parser(path)
     except (PipelineError, MemoryError):
@@ -43,7 +53,7 @@ def parse_file(*, path: str, filetype: str) -> list[Element]:
     except Exception as exc:  # noqa: BLE001 - the error boundary: one short message per file
         logger.info("parser failed on %s (%s)", path, filetype, exc_info=True)
         raise corrupt(filetype, exc) from exc
-    if not elements:
+    if not elements and not streamed:
         raise PipelineError("no_text", f"No text found in this {filetype.upper()} file.")
     return elements
 
@@ -85,7 +95,8 @@ def _parse_html_file(path: str) -> list[Element]:
 
 def parse_in_subprocess(
     items: list[tuple[str, str]], *, memory_mb: int = 2048, cpu_seconds: int = 300, timeout: float = 600,
-    budget: ParseBudget | None = None, organization_id=None,
+    budget: ParseBudget | None = None, organization_id=None, pdf_part_pages: int | None = None,
+    on_progress: Callable[[int, int, int], None] | None = None,
 ) -> list[list[Element] | PipelineError]:  # fmt: skip
     """Parse (path, filetype) items in child processes; one result per item, in order.
 
@@ -98,12 +109,18 @@ def parse_in_subprocess(
     A child only ever serves one tenant: `organization_id` (what the workers pass) picks this thread's child,
     and a child that served another organization is retired first, so a file that takes a parser over sees
     no other tenant's files or text. None (tests, benchmarks) is a tenant of its own.
+
+    A PDF longer than `pdf_part_pages` (None: settings.PARSE_PDF_PAGES_PER_PART; 0: never) is read in page
+    ranges, and `on_progress(item index, pages done, pages total)` is called (in this thread) after each range.
     """
+    if pdf_part_pages is None:
+        pdf_part_pages = configured_part_pages()
     results: list[list[Element] | PipelineError | None] = [None] * len(items)
     while pending := [i for i, result in enumerate(results) if result is None]:
         started_any = _run_child(
             items, pending, results, memory_mb=memory_mb, cpu_seconds=cpu_seconds, timeout=timeout, budget=budget,
-            tenant=None if organization_id is None else str(organization_id),
+            tenant=None if organization_id is None else str(organization_id), pdf_part_pages=pdf_part_pages,
+            on_progress=on_progress,
         )  # fmt: skip
         if not started_any:
             # The child could not even start (broken install?): retrying would loop forever.
@@ -216,8 +233,9 @@ def _child_for(memory_mb: int, cpu_seconds: int, tenant: str | None) -> _Child:
 
 
 def _run_child(
-    items, pending, results, *, memory_mb: int, cpu_seconds: int, timeout: float, budget=None, tenant=None
-) -> bool:
+    items, pending, results, *, memory_mb: int, cpu_seconds: int, timeout: float, budget=None, tenant=None,
+    pdf_part_pages: int = 0, on_progress=None,
+) -> bool:  # fmt: skip
     """Run `pending` through this thread's child for `tenant`, filling `results`; return whether it started any
     item. A child that dies or hangs is discarded; the next call starts a fresh one. The request and the
     results (all the extracted text) live in a private directory of this process (privexbot.sandbox)."""
@@ -228,10 +246,11 @@ def _run_child(
         output = os.path.join(tmp, "results.jsonl")
         with open(request, "w") as fh:
             request_body = {"items": [[i, *items[i]] for i in pending], "cpu_seconds": cpu_seconds}
+            request_body["pdf_part_pages"] = pdf_part_pages
             if budget is not None:
                 request_body["budget"] = budget.as_dict()
             json.dump(request_body, fh)
-        monitor = _ChildMonitor(output, timeout=timeout, budget=budget)
+        monitor = _ChildMonitor(output, timeout=timeout, budget=budget, on_progress=on_progress)
         for _attempt in range(2):  # a child that exited since its last request gets replaced once
             child = _child_for(memory_mb, cpu_seconds, tenant)
             try:
@@ -273,8 +292,10 @@ def _watch(proc: subprocess.Popen, monitor: _ChildMonitor, results) -> bool:
 class _ChildMonitor:
     """Follows the child's JSON-lines output: which item is running, which are done."""
 
-    def __init__(self, path: str, *, timeout: float, budget: ParseBudget | None = None) -> None:
+    def __init__(self, path: str, *, timeout: float, budget: ParseBudget | None = None, on_progress=None) -> None:
         self.path = path
+        self.on_progress = on_progress
+        self.parts: dict[int, list] = {}  # elements of a long PDF's ranges, by item, until the item is done
         self.timeout, self.budget = timeout, budget
         self.current_timeout = timeout  # the running item's wall-clock limit
         self.offset = 0
@@ -311,11 +332,24 @@ class _ChildMonitor:
         if "budget" in record:
             self.current_timeout = self.budget.wall_seconds(record["cpu_seconds"], self.timeout)
             return
+        if "part" in record:  # a range of a long PDF: its elements wait here for the item's end
+            self.parts.setdefault(record["part"], []).extend(record["elements"])
+            self._report(record["part"], record["pages_done"], record["pages_total"])
+            return
         index = record["done"]
         error = record.get("error")
-        results[index] = PipelineError(**error) if error else record["elements"]
+        parts = self.parts.pop(index, [])
+        results[index] = PipelineError(**error) if error else parts + record["elements"]
         if index == self.current:
             self.current = None
+
+    def _report(self, index: int, done: int, total: int) -> None:
+        if self.on_progress is None:
+            return
+        try:
+            self.on_progress(index, done, total)
+        except Exception:  # noqa: BLE001 - a failed progress write must not abandon a running child
+            logger.warning("parse progress callback failed", exc_info=True)
 
 
 def _death_error(returncode: int | None, killed_for_timeout: bool, timeout: float) -> PipelineError:
@@ -327,6 +361,15 @@ def _death_error(returncode: int | None, killed_for_timeout: bool, timeout: floa
         "resource_limit",
         "Parsing this file ran out of memory or crashed the parser; the file may be damaged.",
     )
+
+
+def configured_part_pages() -> int:
+    """Pages per range of a long PDF (settings.PARSE_PDF_PAGES_PER_PART), or the default outside Django."""
+    from django.conf import settings
+
+    from kb.pipeline.pdf_split import DEFAULT_PART_PAGES
+
+    return settings.PARSE_PDF_PAGES_PER_PART if settings.configured else DEFAULT_PART_PAGES
 
 
 def configured_budget() -> ParseBudget:

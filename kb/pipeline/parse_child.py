@@ -11,14 +11,18 @@ parser wrote for one file is there for the next; with `--parent-pid=PID` it dies
 create a socket of any kind (privexbot.confine: seccomp), Unix sockets under var/ included.
 
 REQUEST is JSON {"items": [[index, path, filetype], ...], "cpu_seconds": N} — or with "budget" (a
-kb.pipeline.budget.ParseBudget) each file's CPU budget follows its size and pages. For each item the
-child appends {"start": index} (with a budget, then {"budget": index, "cpu_seconds": N}) and then
-{"done": index, "elements": [...]} or {"done": index, "error": {...}} to OUTPUT (JSON lines, flushed),
-so the parent always knows which item was running if the child dies.
+kb.pipeline.budget.ParseBudget) each file's CPU budget follows its size and pages; with "pdf_part_pages" a
+longer PDF is read in page ranges of that size (kb.pipeline.pdf_split). For each item the child appends
+{"start": index} (with a budget, then {"budget": index, "cpu_seconds": N}), for a PDF read in ranges
+{"part": index, "elements": [...], "pages_done": D, "pages_total": T} after each range (its elements: the child
+never holds a long PDF's elements all at once), and then {"done": index, "elements": [...]} (the rest) or
+{"done": index, "error": {...}} to OUTPUT (JSON lines, flushed), so the parent always knows which item was
+running if the child dies, and how far it got.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -38,6 +42,7 @@ def main(request_path: str, output_path: str, *, test_hooks: bool = False, tmpdi
         request = json.load(fh)
     with open(output_path, "a", encoding="utf-8") as out:
         budget = ParseBudget(**request["budget"]) if request.get("budget") else None
+        part_pages = int(request.get("pdf_part_pages") or 0)
         for index, path, filetype in request["items"]:
             if budget is None:
                 _reset_cpu_budget(request["cpu_seconds"])
@@ -51,7 +56,8 @@ def main(request_path: str, output_path: str, *, test_hooks: bool = False, tmpdi
                 _emit(out, {"budget": index, "cpu_seconds": cpu_seconds})
             _wipe(tmpdir)
             try:
-                elements = _parse(path, filetype, test_hooks=test_hooks)
+                on_part = functools.partial(_emit_part, out, index)
+                elements = _parse(path, filetype, test_hooks=test_hooks, part_pages=part_pages, on_part=on_part)
             except PipelineError as exc:
                 _emit(out, {"done": index, "error": _error_dict(exc)})
             except MemoryError:
@@ -72,12 +78,16 @@ def _wipe(tmpdir: str | None) -> None:
         wipe(Path(tmpdir))
 
 
-def _parse(path: str, filetype: str, *, test_hooks: bool):
+def _parse(path: str, filetype: str, *, test_hooks: bool, part_pages: int = 0, on_part=None):
     if test_hooks and filetype.startswith("_test_"):
         return _test_hook(filetype, path)
     if test_hooks and _has_sleep_marker(path):
         _test_sleep_on_file(path)
-    return parse_file(path=path, filetype=filetype)
+    return parse_file(path=path, filetype=filetype, pdf_part_pages=part_pages, on_part=on_part)
+
+
+def _emit_part(out, index: int, elements: list, done: int, total: int) -> None:
+    _emit(out, {"part": index, "elements": elements, "pages_done": done, "pages_total": total})
 
 
 def _reset_cpu_budget(cpu_seconds: int) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Func, JSONField, Q, Value
 from django.utils import timezone
 
 from kb import states, versions
@@ -104,6 +104,22 @@ class Reporter:
         low, high = STAGES[self.current]
         Document.objects.filter(self.ours, pk=self.document.pk, status=self.current).update(
             progress=int(low + (high - low) * done), heartbeat_at=timezone.now()
+        )
+
+    def pages(self, done: int, total: int) -> None:
+        """A PDF read in page ranges (kb.pipeline.pdf_split): the parse stage's share of the progress moves with
+        the pages, and stats["parse_pages"] says how many (the documents list and the API show it). Merged in
+        SQL, so nothing else in stats is lost; stats, not metadata: a metadata change is a change of what search
+        serves (migration 0011's trigger) and would empty the KB's result cache. Throttled like fraction()."""
+        if time.monotonic() - self._last_write < 1.0 and 0 < done < total:
+            return
+        self._last_write = time.monotonic()
+        low, high = STAGES[DocumentStatus.PARSING]
+        pages = Value({"parse_pages": {"done": done, "total": total}}, output_field=JSONField())
+        Document.objects.filter(self.ours, pk=self.document.pk, status=DocumentStatus.PARSING).update(
+            progress=int(low + (high - low) * done / max(1, total)),
+            stats=Func(F("stats"), pages, template="(%(expressions)s)", arg_joiner=" || ", output_field=JSONField()),
+            heartbeat_at=timezone.now(),
         )
 
 
@@ -215,7 +231,7 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    elements = load_elements(document, attempt=reporter.attempt)
+    elements = load_elements(document, attempt=reporter.attempt, on_pages=reporter.pages)
     timings["parse_s"] = time.perf_counter() - started
     metrics.DOCUMENT_STAGE_SECONDS.labels(stage="parse").observe(timings["parse_s"])
 
@@ -224,7 +240,7 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
     source = {"document_id": str(document.pk), "document_name": document.name}
     if document.url:
         source["url"] = document.url
-    chunks = runtime.chunk_for_model(elements, kb.chunking_config, model, source=source)
+    chunks = runtime.chunk_for_model(elements, kb.chunking_config, model, source=source, title=document.name)
     if not chunks:
         raise PipelineError("no_text", "No extractable text: the document produced no chunks.")
     timings["chunk_s"] = time.perf_counter() - started
@@ -232,12 +248,12 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
 
     reporter.stage(DocumentStatus.EMBEDDING)
     started = time.perf_counter()
-    embedder = runtime.embedder(model)
     try:
         vectors, stats = embed_with_cache(
-            [c.content for c in chunks],
+            [c.embedding_text for c in chunks],  # the context line + the content: what the preview shows
             model=model,
-            encode=lambda texts: embedder.encode(texts, batch_size=settings.EMBEDDING_BATCH_SIZE),
+            # One encode at a time per machine, each on every core (issue 18: concurrent encodes oversubscribed).
+            encode=runtime.document_encoder(model),
             # Groups of 8 model batches: the embedder sorts each group by length, so bigger groups pad less
             # (measured ~10% faster than one batch at a time); a killed worker loses at most one group.
             batch_size=settings.EMBEDDING_BATCH_SIZE * 8,
@@ -310,9 +326,10 @@ def still_owned(document_id, attempt: int) -> bool:
     )
 
 
-def load_elements(document: Document, *, attempt: int | None = None) -> list[dict]:
+def load_elements(document: Document, *, attempt: int | None = None, on_pages=None) -> list[dict]:
     """Parsed elements: reused when cached (draft preview, earlier attempt), else parsed in a child process
-    and kept for the next time (only while `attempt` still owns the document)."""
+    and kept for the next time (only while `attempt` still owns the document). `on_pages(done, total)` follows
+    a long PDF's page ranges while it parses."""
     from privexbot.storage import get_storage
 
     storage = get_storage()
@@ -347,6 +364,7 @@ def load_elements(document: Document, *, attempt: int | None = None) -> list[dic
             timeout=settings.PARSE_TIMEOUT,
             budget=configured_budget(),
             organization_id=document.kb.workspace.organization_id,
+            on_progress=(lambda _item, done, total: on_pages(done, total)) if on_pages else None,
         )
     if isinstance(result, PipelineError):
         raise result

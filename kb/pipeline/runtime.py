@@ -48,11 +48,30 @@ def embedder(model_name: str):
         models_path=settings.EMBEDDING_MODELS_PATH,
         cache_dir=models_cache_dir(),
         backend=settings.EMBEDDING_BACKEND.lower(),
+        threads=settings.EMBEDDING_THREADS,
     )
 
 
-def chunk_for_model(elements, chunking_config: dict, model_name: str, *, source: dict | None = None):
-    """The one call that turns elements into chunks, for the preview and the worker alike."""
+def document_encoder(model_name: str):
+    """The workers' encode for document chunks: batches of EMBEDDING_BATCH_SIZE, each call in one of this machine's
+    encode turns (kb.pipeline.embedding.turns), so worker processes and threads never oversubscribe the cores."""
+    from kb.pipeline.embed import encode_in_turn
+
+    model, threads = embedder(model_name), settings.EMBEDDING_THREADS
+    database = settings.DATABASES["default"]
+    # The installation: its workers on this machine share the cores; another install or test session has its own.
+    scope = f"{settings.VAR_DIR}|{database.get('HOST')}|{database.get('PORT')}|{database.get('NAME')}"
+    return lambda texts: encode_in_turn(
+        model, texts, batch_size=settings.EMBEDDING_BATCH_SIZE, threads=threads, scope=scope
+    )
+
+
+def chunk_for_model(
+    elements, chunking_config: dict, model_name: str, *, source: dict | None = None, title: str | None = None
+):
+    """The one call that turns elements into chunks, for the preview and the worker alike. `title`: the document's
+    name (the worker's Document.name, the preview's unit name it is made from), the first part of every chunk's
+    context line; the same title gives the same chunks."""
     from kb.pipeline.chunking import chunk_elements
 
     semantic = chunking_config.get("strategy") == "semantic"
@@ -63,4 +82,5 @@ def chunk_for_model(elements, chunking_config: dict, model_name: str, *, source:
         max_seq_length=max_seq_length(model_name),
         embed=(lambda texts: embedder(model_name).encode(texts)) if semantic else None,
         source=source,
+        title=title,
     )

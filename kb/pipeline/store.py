@@ -18,12 +18,6 @@ from privexbot.metrics.definitions import EMBEDDING_SECONDS, EMBEDDINGS
 VECTOR_COLUMNS = {384: "embedding", 768: "embedding_768"}
 
 
-def headings_text(metadata: dict) -> str:
-    """The chunk's heading path (page title > section > ...) as text: stored at weight B in search_vector,
-    ahead of the content (weight D), so the keyword leg can score what a chunk is about above passing mentions."""
-    return "\n".join(str(h) for h in (metadata or {}).get("heading_path") or [])
-
-
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -151,6 +145,8 @@ def replace_chunks(
 ) -> None:  # fmt: skip
     """Delete the document's chunks of one index generation and insert the new ones. Must run inside the
     caller's transaction (together with the status change), so readers see either the old chunks or the new ones.
+    Each row's search_vector is its context line at weight B and its content at D; its content_hash is the sha256
+    of its embedding_text, the embedding cache's key (so deletion finds the cached vectors of its text).
     generation: the generation written (a rebuild's new one, kb.rebuild_worker); None = the KB's serving one.
     made_for: the serving generation whose settings made these chunks (the worker passes the one it read when it
     started): if the KB has switched since, they were made with the old settings and a transient PipelineError
@@ -175,9 +171,9 @@ def replace_chunks(
     _register_vector()
     sql = (
         psycopg_sql.SQL(
-            "INSERT INTO kb_chunk (document_id, kb_id, generation, version, index, content, content_hash, token_count,"
-            " word_count, char_count, truncated, metadata, {column}, search_vector, created_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            "INSERT INTO kb_chunk (document_id, kb_id, generation, version, index, context, content, content_hash,"
+            " token_count, word_count, char_count, truncated, metadata, {column}, search_vector, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
             " setweight(to_tsvector(%s::regconfig, %s), 'B') || to_tsvector(%s::regconfig, %s), now())"
         )
         .format(column=psycopg_sql.Identifier(column))
@@ -191,9 +187,9 @@ def replace_chunks(
         for start in range(0, len(chunks), batch):
             rows = [
                 (
-                    document_id, kb_id, generation, version, c.index, c.content, text_hash(c.content), c.token_count,
-                    c.word_count, c.char_count, c.truncated, Jsonb(c.metadata), vectors[start + i], language,
-                    headings_text(c.metadata), language, c.content,
+                    document_id, kb_id, generation, version, c.index, c.context, c.content, text_hash(c.embedding_text),
+                    c.token_count, c.word_count, c.char_count, c.truncated, Jsonb(c.metadata), vectors[start + i],
+                    language, c.context, language, c.content,
                 )
                 for i, c in enumerate(chunks[start : start + batch])
             ]  # fmt: skip

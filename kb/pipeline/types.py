@@ -36,15 +36,29 @@ class Element(TypedDict, total=False):
     table: TableData
 
 
+def embedding_text(context: str, content: str) -> str:
+    """What is embedded for a chunk (and what its content_hash and the embedding cache key hash): the context
+    line, a newline, the content. Without a context line (older chunks, archives from before it): the content."""
+    return f"{context}\n{content}" if context else content
+
+
+indexed_text = embedding_text  # the keyword index holds the same text (context at weight B, content at D)
+
+
 @dataclass
 class ChunkData:
     index: int
     content: str
-    token_count: int
-    word_count: int
-    char_count: int
-    truncated: bool = False  # longer than the model's max sequence length
+    token_count: int  # of embedding_text, in the model's tokenizer, special tokens included
+    word_count: int  # of the content
+    char_count: int  # of the content
+    truncated: bool = False  # embedding_text is longer than the model's max sequence length
     metadata: dict[str, Any] = field(default_factory=dict)
+    context: str = ""  # "Title > Section > Subsection": embedded with the content, keyword-indexed at weight B
+
+    @property
+    def embedding_text(self) -> str:
+        return embedding_text(self.context, self.content)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -25,7 +25,9 @@ from kb.portability.manifest import MANIFEST, ArchiveError, build_manifest, docu
 from privexbot.storage import get_storage
 
 _PIECE = 1024 * 1024
-_CHUNK_FIELDS = ("index", "content", "content_hash", "token_count", "word_count", "char_count", "truncated", "metadata")
+_CHUNK_FIELDS = (
+    "index", "context", "content", "content_hash", "token_count", "word_count", "char_count", "truncated", "metadata",
+)  # fmt: skip
 
 
 @cache

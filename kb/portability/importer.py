@@ -40,6 +40,7 @@ from tenants.tokens import require_unlimited_key
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _FILE_KEYS = {"original", "elements", "chunks", "embeddings"}
 _PATH_CHUNK = 1024 * 1024
+_CONTEXT_MAX_CHARS = 4000  # a context line is capped at 64 tokens when made; this only refuses abuse
 
 
 def _bad(where: str, message: str) -> ArchiveError:
@@ -172,16 +173,17 @@ def _chunks(zf, manifest: dict, directory: str, r: dict, dims: int) -> tuple[lis
             chunk = ChunkData(
                 index=row["index"], content=row["content"], token_count=row["token_count"],
                 word_count=row["word_count"], char_count=row["char_count"], truncated=row["truncated"],
-                metadata=row["metadata"],
+                metadata=row["metadata"], context=row.get("context", ""),  # none in a version-1 archive
             )  # fmt: skip
         except (ValueError, KeyError, TypeError):
             raise _bad(name, f"line {n + 1} is not a chunk") from None
         ints = (chunk.index, chunk.token_count, chunk.word_count, chunk.char_count)
         if not (all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ints)
                 and isinstance(chunk.content, str) and chunk.content and isinstance(chunk.truncated, bool)
-                and isinstance(chunk.metadata, dict)):  # fmt: skip
+                and isinstance(chunk.metadata, dict) and isinstance(chunk.context, str)
+                and len(chunk.context) <= _CONTEXT_MAX_CHARS):  # fmt: skip
             raise _bad(name, f"line {n + 1} has a field of the wrong type")
-        if row.get("content_hash") != text_hash(chunk.content):
+        if row.get("content_hash") != text_hash(chunk.embedding_text):
             raise ArchiveError("tampered", f"A chunk of {r['name']!r} does not match its content_hash.")
         chunks.append(chunk)
     if len({c.index for c in chunks}) != len(chunks):
@@ -301,7 +303,7 @@ def _import_document(zf, manifest: dict, kb: KnowledgeBase, directory: str, r: d
     )  # fmt: skip
     # The organization's embedding cache gets the vectors, as if this installation had computed them: a later
     # reindex with another chunking reuses them for unchanged text, and kb.deletion clears them with the KB.
-    unique = {text_hash(c.content): vectors[i] for i, c in enumerate(chunks)}
+    unique = {text_hash(c.embedding_text): vectors[i] for i, c in enumerate(chunks)}
     cache_store(kb.workspace.organization_id, manifest["model"]["name"], list(unique.items()))
     _make_ready(document, chunks=chunks)
     report.counts["ready_documents"] += 1

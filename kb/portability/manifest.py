@@ -20,8 +20,10 @@ from typing import Any
 from privexbot.errors import ServiceError
 
 FORMAT = "privexbot-kb-archive"
-SCHEMA_VERSION = 1
-KNOWN_SCHEMA_VERSIONS = frozenset({1})
+# 2: chunks carry their context line, and content_hash is of the embedded text (context line + content); a
+# version-1 archive has no context line, so its content_hash is of the content, which is then the embedded text.
+SCHEMA_VERSION = 2
+KNOWN_SCHEMA_VERSIONS = frozenset({1, 2})
 MANIFEST = "manifest.json"
 MANIFEST_MAX_BYTES = 64 * 1024 * 1024  # ~100 bytes per member: far beyond any real KB's table of contents
 DOCUMENT_JSON_MAX_BYTES = 4 * 1024 * 1024

@@ -23,12 +23,16 @@ tests/bench/bench_search.py):
                                           by MAX_MATCHES); past that, rows are selected by the rarest terms
     SEARCH_KEYWORD_HEADING_WEIGHT  0.4    ts_rank weight of the heading path (stored at weight B; body text is 0.1)
     SEARCH_TERM_STATS_SECONDS      600    how long a process keeps the term statistics it read
+    SEARCH_RESULT_CACHE_SECONDS    600    how long ranked chunk ids and scores stay in Redis (kb/search/cache.py;
+                                          keyed by the KB's content version, so any change misses); 0 = off
 """
 
 import functools
 import time
 
-from kb.search import selector
+from django.db import connection
+
+from kb.search import cache, selector
 from kb.search.snapshot import as_of_snapshot, one_snapshot
 from kb.search.types import MODES, SearchError, SearchResult
 from privexbot.metrics.definitions import observe_search
@@ -38,11 +42,17 @@ from privexbot.metrics.definitions import observe_search
 def chunk_search(*, kb, mode: str = "hybrid", timings: dict[str, float] | None = None, **kwargs) -> list[SearchResult]:
     # Every door searches through here, so this is where latency per mode and the count are measured, with the
     # seconds of each step (query embedding, each leg, hydrate) the selector reports in `timings`; and where the
-    # search gets its one consistent snapshot (kb.search.snapshot).
+    # search gets its one consistent snapshot (kb.search.snapshot), and the result cache (kb.search.cache) its
+    # content version as of that snapshot; it stores only what a search in its own snapshot ranked.
     steps = timings if timings is not None else {}
     started = time.perf_counter()
+    own_snapshot = not connection.in_atomic_block
     with one_snapshot():
-        results = selector.chunk_search(kb=as_of_snapshot(kb), mode=mode, timings=steps, **kwargs)
+        current = as_of_snapshot(kb)
+        results = cache.search(
+            selector.chunk_search, kb=current, current=current is not kb, store=own_snapshot, mode=mode,
+            timings=steps, **kwargs,
+        )  # fmt: skip
     observe_search(mode, time.perf_counter() - started, steps)
     return results
 

@@ -1,8 +1,23 @@
-"""Fusing the ranked lists of the two legs. Pure functions over {chunk_id: (rank, score)}."""
+"""Fusing the ranked lists of the two legs. Pure functions over {chunk_id: (rank, score)}.
+
+Three ways (SEARCH_FUSION, or the caller's fusion_method): weighted rank fusion (rrf: per-leg weights, k), weighted
+score fusion on absolute scores (weighted), and distribution-based score fusion (dbsf: each leg's scores rescaled by
+their own mean and spread for this query). Two adjustments apply to any of them, per query: the vector share of a
+term-like query (term_like: a few words, no question) and the keyword leg's confidence (keyword_confidence: how close
+its best match comes to the query's ideal), which takes weight from a keyword leg that matched only weakly.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+
 Leg = dict[int, tuple[int, float]]  # chunk id -> (1-based rank, leg score)
+
+QUESTION_WORDS = frozenset({
+    "how", "what", "why", "when", "where", "which", "who", "whom", "whose", "can", "could", "should", "would", "does",
+    "do", "did", "is", "are", "was", "were", "will", "shall", "may", "might", "must",
+})  # fmt: skip
 
 
 def rrf(legs: list[Leg], *, k: int, weights: list[float] | None = None) -> dict[int, float]:
@@ -50,6 +65,52 @@ def weighted(
         for chunk_id, norm in normalised.items():
             fused[chunk_id] = fused.get(chunk_id, 0.0) + weight * norm
     return fused
+
+
+def distribution(leg: Leg) -> dict[int, float]:
+    """Scores rescaled to 0..1 between mean - 3 sigma and mean + 3 sigma of the leg's candidates for this query
+    (distribution-based score fusion, as Qdrant's DBSF): a leg's scale is read from its own spread, so a leg whose
+    scores bunch together (no candidate stands out) contributes little difference between its candidates."""
+    if not leg:
+        return {}
+    scores = [score for _, score in leg.values()]
+    mean = sum(scores) / len(scores)
+    sigma = math.sqrt(sum((x - mean) ** 2 for x in scores) / len(scores))
+    if sigma <= 0:  # one candidate is a finding; many with one score say nothing about which is better
+        return {cid: 1.0 if len(leg) == 1 else 0.0 for cid in leg}
+    low = mean - 3 * sigma
+    return {cid: min(1.0, max(0.0, (score - low) / (6 * sigma))) for cid, (_, score) in leg.items()}
+
+
+def dbsf(legs: list[Leg], *, weights: list[float]) -> dict[int, float]:
+    """Distribution-based score fusion: sum over legs of weight * distribution(leg); a chunk missing from a leg
+    gets 0 there."""
+    fused: dict[int, float] = {}
+    for leg, weight in zip(legs, weights, strict=True):
+        for chunk_id, norm in distribution(leg).items():
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight * norm
+    return fused
+
+
+def term_like(query: str, *, max_words: int) -> bool:
+    """A short query that names a thing rather than asks (an option, an API name, a config key): at most
+    `max_words` words, no question mark, not opening with a question word. Exact words find those best."""
+    words = re.findall(r"[^\s]+", query.strip())
+    if not words or len(words) > max_words or "?" in query:
+        return False
+    return words[0].lower().strip("\"'(") not in QUESTION_WORDS
+
+
+def keyword_confidence(leg: Leg, ideal: float | None, *, full_at: float) -> float:
+    """0..1: the keyword leg's best score as a share of the query's ideal score, reaching 1 at `full_at` of it.
+    A leg that matched only a common word, or one word of many in body text, scores far below its ideal; without
+    an ideal (web-search syntax, length-normalised ranks) or with full_at 0 the leg counts fully."""
+    if not leg:
+        return 0.0
+    if not ideal or ideal <= 0 or full_at <= 0:
+        return 1.0
+    best = max(score for _, score in leg.values())
+    return min(1.0, max(0.0, best / ideal / full_at))
 
 
 def ranked(fused: dict[int, float]) -> list[tuple[int, float]]:

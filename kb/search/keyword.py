@@ -16,6 +16,10 @@ terms also select rows, and every ranking here passes the weights {D 0.1, C 0.2,
 SEARCH_KEYWORD_HEADING_WEIGHT (default 0.4, ts_rank's own B weight: a heading term is worth four body
 occurrences; 0.1 = headings count as body text).
 Chosen on the Django-docs dev question set, checked on the held-out FAQ set (tests/bench/bench_search.py).
+
+Page evidence (SEARCH_KEYWORD_DOCUMENT_WEIGHT, off by default): a chunk also scores its document's best per-term
+scores among the matched rows. Measured on the sphinx_terms tuning half (tests/bench/bench_retrieval.py) it lowered
+hybrid nDCG@10 (0.757 -> 0.733 with dbsf), so it stays off until a question set says otherwise.
 """
 
 from __future__ import annotations
@@ -111,18 +115,28 @@ def search(
                     [any_term], limit, where, params), None  # fmt: skip
     freqs, floor = _term_frequencies()
     fractions = {lex: freqs.get(lex, floor) for lex in lexemes}
-    score = " + ".join(f"%s * ts_rank({weights}, c.search_vector, %s::tsquery, {norm})" for _ in lexemes)
-    score_params = [p for lex in lexemes for p in (idf(fractions[lex]), lexeme_query(lex))]
+    score, score_params = _idf_score(lexemes, fractions, weights, norm)
+    document_weight = float(settings.SEARCH_KEYWORD_DOCUMENT_WEIGHT)
     # length normalisation (norm != 0) makes the bound chunk-dependent: no ideal then
     ideal = None if norm else sum(idf(f) for f in fractions.values()) * max(heading_weight(), BODY_WEIGHT)
+    if ideal is not None:
+        ideal *= 1.0 + document_weight  # the chunk's own terms and, at most as much again, its page's
     cap = rows_to_rank(len(lexemes), limit)
     selective = selecting_terms(fractions, kb_rows=_kb_rows(kb_id), cap=cap)
+    run = _run_with_document if document_weight > 0 else _run
+    extra = (document_weight,) if document_weight > 0 else ()
     if len(selective) < len(lexemes):
         query_sql = " | ".join(lexeme_query(lex) for lex in selective)
-        hits = _run(kb_id, score, score_params, "%s::tsquery", [query_sql], limit, where, params, cap)
+        hits = run(kb_id, score, score_params, "%s::tsquery", [query_sql], limit, where, params, cap, *extra)
         if len(hits) >= limit:
             return hits, ideal
-    return _run(kb_id, score, score_params, "%s::tsquery", [any_term], limit, where, params, cap), ideal
+    return run(kb_id, score, score_params, "%s::tsquery", [any_term], limit, where, params, cap, *extra), ideal
+
+
+def _idf_score(lexemes, fractions, weights, norm) -> tuple[list[str], list]:
+    """Per-term score expressions (idf * ts_rank of that term alone) and their parameters."""
+    terms = [f"%s * ts_rank({weights}, c.search_vector, %s::tsquery, {norm})" for _ in lexemes]
+    return terms, [p for lex in lexemes for p in (idf(fractions[lex]), lexeme_query(lex))]
 
 
 def rows_to_rank(terms: int, limit: int) -> int:
@@ -161,10 +175,33 @@ def _kb_rows(kb_id) -> int:
     return _cached(f"kb rows {kb_id}", count)
 
 
+def _run_with_document(kb_id, terms, score_params, match_sql, match_params, limit, where, params, cap, weight):
+    """Like _run, with page evidence: a chunk scores its own terms plus `weight` times its document's, where the
+    document's score of a term is its best chunk's (among the matched rows) for that term. A question's words are
+    often spread over a page's sections; the chunk of the page that covers them all then outranks a chunk that
+    repeats one of them elsewhere (SEARCH_KEYWORD_DOCUMENT_WEIGHT)."""
+    columns = ", ".join(f"{term} AS t{i}" for i, term in enumerate(terms))
+    own = " + ".join(f"s.t{i}" for i in range(len(terms)))
+    page = " + ".join(f"max(s.t{i}) OVER d" for i in range(len(terms)))
+    sql = (
+        "WITH m AS MATERIALIZED (SELECT c.id, c.document_id, c.search_vector FROM kb_chunk c"  # noqa: S608
+        f" WHERE c.kb_id = %s AND c.search_vector @@ {match_sql}{where} LIMIT %s),"
+        f" s AS (SELECT c.id, c.document_id, {columns} FROM m c)"
+        f" SELECT s.id, ({own}) + %s * ({page}) AS score FROM s WINDOW d AS (PARTITION BY s.document_id)"
+        " ORDER BY score DESC, s.id LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [str(kb_id), *match_params, *params, cap, *score_params, weight, limit])
+        rows = cursor.fetchall()
+    return {cid: (rank, float(score)) for rank, (cid, score) in enumerate(rows, start=1)}
+
+
 def _run(kb_id, score_sql, score_params, match_sql, match_params, limit, where, params, cap=None):
     # Ranking reads every matching tsvector: a query made only of terms that half the KB contains would rank
     # tens of thousands of rows. `cap` (default SEARCH_KEYWORD_MAX_MATCHES) bounds that work: rows past it are
     # not ranked, which is why plain queries match on their rarest terms first (selecting_terms).
+    if isinstance(score_sql, list):  # per-term expressions (_idf_score): their sum
+        score_sql = " + ".join(score_sql)
     cap = cap or int(settings.SEARCH_KEYWORD_MAX_MATCHES)
     sql = (
         "WITH m AS MATERIALIZED (SELECT c.id, c.search_vector FROM kb_chunk c"  # noqa: S608

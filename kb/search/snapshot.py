@@ -17,6 +17,8 @@ from kb.models import KnowledgeBase
 # What a search reads from the KB row (kb.search.filters.serving, vector.metric_for, the query's model, the
 # text-search language): re-read inside the snapshot, since the caller's object was loaded before it.
 SERVING_FIELDS = ("generation", "embedding_config", "vector_store_config", "language")
+# Read with them, in the same statement: the number kb.search.cache keys results by, as of this snapshot.
+VERSION_FIELD = "content_version"
 
 
 @contextmanager
@@ -35,7 +37,7 @@ def one_snapshot():
 def as_of_snapshot(kb: KnowledgeBase) -> KnowledgeBase:
     """A copy of `kb` (from the access funnel) with its serving fields as the snapshot sees them; `kb` itself is
     left as the caller loaded it. A KB deleted meanwhile keeps its fields: its chunks are gone, nothing is found."""
-    row = KnowledgeBase.objects.filter(pk=kb.pk).values(*SERVING_FIELDS).first()
+    row = KnowledgeBase.objects.filter(pk=kb.pk).values(*SERVING_FIELDS, VERSION_FIELD).first()
     if row is None:
         return kb
     fresh = copy.copy(kb)

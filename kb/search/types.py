@@ -8,7 +8,7 @@ from typing import Any
 from privexbot.errors import ServiceError
 
 MODES = ("hybrid", "vector", "keyword")
-FUSIONS = ("rrf", "weighted")
+FUSIONS = ("rrf", "weighted", "dbsf")
 # KB config value -> (canonical metric, pgvector distance operator). Aliases follow common vector-store names;
 # migration 0003's kb_distance_metric() maps the same aliases when it files a chunk under a metric.
 METRICS = {
@@ -51,7 +51,10 @@ class SearchResult:
     vector_distance: float | None = None
     keyword_rank: int | None = None
     keyword_score: float | None = None
+    # group_by=document: the document's other matching chunks (best first), up to chunks_per_document - 1
+    document_chunks: list[SearchResult] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    context: str = ""  # the chunk's context line (title > headings), embedded and keyword-indexed with it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

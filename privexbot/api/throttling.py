@@ -37,31 +37,58 @@ class RedisRateThrottle(BaseThrottle):
     def ident(self, request) -> str | None:
         raise NotImplementedError
 
-    def allow_request(self, request, view) -> bool:
+    def window(self, request, now: float) -> tuple[str, int, int, int] | None:
+        """(key, limit, period, window number) of this request's count, or None when it is not counted."""
         self._wait = None
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
         ident = self.ident(request)
         if not rate or ident is None:
-            return True
+            return None
         limit, period = parse_rate(rate)
-        now = time.time()
         window = int(now // period)
-        key = f"{KEY_PREFIX}:{self.scope}:{ident}:{window}"
-        try:
-            pipe = get_client().pipeline()
-            pipe.incr(key)
-            pipe.expire(key, period + 1)
-            count = pipe.execute()[0]
-        except redis.RedisError:
-            logger.warning("throttle %s: Redis unavailable, request allowed", self.scope)
-            return True
+        return f"{KEY_PREFIX}:{self.scope}:{ident}:{window}", limit, period, window
+
+    def decide(self, count: int, limit: int, period: int, window: int, now: float) -> bool:
         if count <= limit:
             return True
         self._wait = max(1, math.ceil((window + 1) * period - now))
         return False
 
+    def allow_request(self, request, view) -> bool:
+        return throttle_waits([self], request, view) == []
+
     def wait(self):
         return self._wait
+
+
+def throttle_waits(throttles, request, view) -> list:
+    """DRF's throttle check, with the counts of every Redis throttle in one round trip (one pipeline of
+    INCR + EXPIRE per throttle) instead of one per throttle: returns the wait of each throttle that refuses
+    (DRF's `wait()`, possibly None), [] when the request is allowed. Every throttle counts the request, as in
+    DRF (no short-circuit)."""
+    now = time.time()
+    counted, waits = [], []
+    for throttle in throttles:
+        if isinstance(throttle, RedisRateThrottle):
+            if (plan := throttle.window(request, now)) is not None:
+                counted.append((throttle, plan))
+        elif not throttle.allow_request(request, view):
+            waits.append(throttle.wait())
+    if not counted:
+        return waits
+    try:
+        pipe = get_client().pipeline(transaction=False)
+        for _, (key, _limit, period, _window) in counted:
+            pipe.incr(key)
+            pipe.expire(key, period + 1)
+        replies = pipe.execute()
+    except redis.RedisError:
+        logger.warning("throttles %s: Redis unavailable, request allowed", ",".join(t.scope for t, _ in counted))
+        return waits
+    for index, (throttle, (_key, limit, period, window)) in enumerate(counted):
+        if not throttle.decide(replies[2 * index], limit, period, window, now):
+            waits.append(throttle.wait())
+    return waits
 
 
 class UserRateThrottle(RedisRateThrottle):

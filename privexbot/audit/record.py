@@ -4,8 +4,9 @@ It writes on its own connection (settings.AUDIT_DB_ALIAS, a second alias to the 
 an event is committed at once and survives when the caller's transaction rolls back: a business action that
 fails leaves its event (the caller records `success=False` where it knows the action failed). Inserts take one
 short transaction-scoped advisory lock, so concurrent writers append to the chain one at a time instead of
-forking it (two rows naming the same predecessor). An event whose business transaction then rolls back gets
-a second, failed event naming it (privexbot/audit/rollback.py)."""
+forking it (two rows naming the same predecessor); lock, head, id, hash and insert are one statement
+(privexbot/audit/append.py), so the lock is held for one round trip. An event whose business transaction then
+rolls back gets a second, failed event naming it (privexbot/audit/rollback.py)."""
 
 from __future__ import annotations
 
@@ -17,17 +18,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections, transaction
 from django.utils import timezone
 
 from privexbot.audit import rollback
-from privexbot.audit.chain import GENESIS, HASHED_FIELDS, row_hash
+from privexbot.audit.append import CHAIN_LOCK, append  # noqa: F401  (CHAIN_LOCK: the purge's import)
 from privexbot.audit.context import current_request
 from privexbot.audit.network import client_ip
 
 logger = logging.getLogger("privexbot.audit")
-
-CHAIN_LOCK = 0x70786241  # pg_advisory_xact_lock key of the audit chain ("pxbA")
 
 
 class AuditFileHandler(logging.FileHandler):
@@ -47,21 +45,6 @@ def _uuid_or_none(value) -> uuid.UUID | None:
     if value in (None, ""):
         return None
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
-def _append(event) -> None:
-    """Give `event` the next id and link it to the chain head, under the chain lock, and insert it."""
-    alias = settings.AUDIT_DB_ALIAS
-    with transaction.atomic(using=alias):
-        with connections[alias].cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK])
-            cursor.execute("SELECT row_hash FROM privexbot_auditevent ORDER BY id DESC LIMIT 1")
-            last = cursor.fetchone()
-            cursor.execute("SELECT nextval(pg_get_serial_sequence('privexbot_auditevent', 'id'))")
-            event.id = cursor.fetchone()[0]
-        event.prev_hash = last[0] if last else GENESIS
-        event.row_hash = row_hash(event.prev_hash, {name: getattr(event, name) for name in HASHED_FIELDS})
-        event.save(using=alias, force_insert=True)
 
 
 def audit_record(
@@ -110,7 +93,7 @@ def audit_record(
         success=success,
         details=details,
     )
-    _append(event)
+    append(event)  # one round trip: lock, head, id, hash and insert in one statement (audit/append.py)
     rollback.watch(event)
     line = {
         "timestamp": event.timestamp.isoformat(),

@@ -59,6 +59,19 @@ DOCUMENT_VERSIONS = Counter(
     ["outcome"],
 )
 SEARCHES = Counter("privexbot_searches", "Search queries answered, by mode.", ["mode"])
+PREVIEW_CACHE_LOOKUPS = Counter(
+    "privexbot_preview_cache_lookups",
+    "Chunk-preview lookups of one source's chunks (drafts.preview_cache), by outcome: hit (read from the cache), "
+    "miss (chunked now and stored), partial (first pages from the rows they need, a worker chunks the rest), "
+    "pending (the rest is still being chunked), stale (made from older parsed elements or expired: chunked again).",
+    ["outcome"],
+)
+SEARCH_RESULT_CACHE = Counter(
+    "privexbot_search_result_cache",
+    "Searches by what the result cache (kb.search.cache) did: hit (answered from it), miss (searched, stored), "
+    "bypass (searched without it: disabled, Redis unavailable, inside a caller's transaction, not cacheable).",
+    ["outcome"],
+)
 
 # ---------------------------------------------------------------- security
 AUTH_FAILURES = Counter(

@@ -21,7 +21,10 @@ from tenants.models import Membership, Role, Workspace
 from tests.api.conftest import TEXT, error_of
 from tests.api.test_e2e_http import Http, ok, poll
 
-LOCKED = {"strategy": "recursive", "chunk_size": 700, "chunk_overlap": 50, "separators": ["\n\n", "\n", ". ", " "]}
+LOCKED = {
+    "strategy": "recursive", "chunk_size": 700, "chunk_overlap": 50, "separators": ["\n\n", "\n", ". ", " "],
+    "size_unit": "characters",
+}  # fmt: skip
 NOTE = (
     "Lantern inventory.\n\nThe harbour office keeps forty-two storm lanterns in the cedar cupboard behind the tide "
     "tables; each lantern is refilled with paraffin on the first Monday of the month.\n"

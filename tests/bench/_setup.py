@@ -15,6 +15,9 @@ def django_setup(db_name: str = "privexbot_bench") -> None:
     os.chdir(ROOT)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "privexbot.settings_test")
     os.environ["PRIVEXBOT_DB_NAME"] = db_name
+    # Benchmarks measure the search itself, not a Redis lookup of its last answer (kb.search.cache): the result
+    # cache is off unless a benchmark turns it on (bench_search_cache.py); servers they start inherit this.
+    os.environ.setdefault("SEARCH_RESULT_CACHE_SECONDS", "0")
     import django
     from django.conf import settings
 

@@ -46,8 +46,10 @@ DB = "privexbot_bench_retrieval"
 RESULTS = ROOT / "var/bench/retrieval-results.json"
 K = 10
 SPLITS = ("tune", "heldout")
-KNOBS = ("SEARCH_FUSION", "SEARCH_VECTOR_WEIGHT", "SEARCH_RRF_K", "SEARCH_CANDIDATES", "SEARCH_WEIGHTED_SCORES",
-         "SEARCH_KEYWORD_RANKING", "SEARCH_KEYWORD_HEADING_WEIGHT", "SEARCH_EF_SEARCH")  # fmt: skip
+KNOBS = ("SEARCH_FUSION", "SEARCH_VECTOR_WEIGHT", "SEARCH_TERM_QUERY_WORDS", "SEARCH_TERM_VECTOR_WEIGHT",
+         "SEARCH_KEYWORD_CONFIDENCE", "SEARCH_RRF_K", "SEARCH_CANDIDATES", "SEARCH_WEIGHTED_SCORES",
+         "SEARCH_KEYWORD_RANKING", "SEARCH_KEYWORD_HEADING_WEIGHT", "SEARCH_KEYWORD_DOCUMENT_WEIGHT",
+         "SEARCH_EF_SEARCH")  # fmt: skip
 
 
 # ---------------------------------------------------------------- judged sets and scores
@@ -194,18 +196,21 @@ def run_grid(kbs, sets, variants: list[dict], chunks: int, splits: tuple[str, ..
     out = []
     print(f"\n== fusion grid: {len(variants)} hybrid variants on the {'/'.join(splits)} halves (nDCG@{K})")
     for variant in variants:
-        row = {"variant": variant, "ndcg": {}}
+        row = {"variant": variant, "ndcg": {}, "p50_ms": {}}
         for set_name, (corpus, halves) in sets.items():
             for split in splits:
                 rank = selector_ranker(kbs[corpus], "hybrid", chunks, variant)
-                row["ndcg"][f"{set_name}/{split}"] = evaluate(rank, halves[split])[f"ndcg@{K}"]
+                figures = evaluate(rank, halves[split])
+                row["ndcg"][f"{set_name}/{split}"] = figures[f"ndcg@{K}"]
+                row["p50_ms"][f"{set_name}/{split}"] = figures["p50_ms"]
         for split in splits:
             values = [v for key, v in row["ndcg"].items() if key.endswith("/" + split)]
             row[f"mean_{split}"] = round(sum(values) / len(values), 4)
         out.append(row)
         cells = "  ".join(f"{key} {v:.3f}" for key, v in row["ndcg"].items())
         means = "  ".join(f"mean {s} {row[f'mean_{s}']:.4f}" for s in splits)
-        print(f"  {json.dumps(variant, sort_keys=True):<90} {means}  | {cells}", flush=True)
+        p50 = sum(row["p50_ms"].values()) / max(1, len(row["p50_ms"]))
+        print(f"  {json.dumps(variant, sort_keys=True):<90} {means}  p50 {p50:5.1f} ms | {cells}", flush=True)
     best = max(out, key=lambda r: r[f"mean_{splits[0]}"])
     print(f"  best on {splits[0]} (mean over sets): {json.dumps(best['variant'], sort_keys=True)}"
           f" {best[f'mean_{splits[0]}']:.4f}")  # fmt: skip
@@ -273,6 +278,8 @@ def main() -> None:
     parser.add_argument("--grid-file", default=None, help="JSON list of hybrid variants for the grid")
     parser.add_argument("--grid-heldout", action="store_true", help="grid: print the held-out halves too")
     parser.add_argument("--grid-only", action="store_true", help="only the grid (no per-mode tables, no baselines)")
+    parser.add_argument("--reuse-kbs", action="store_true",
+                        help="keep the KBs built before, whatever the pipeline is now (one fixed index)")  # fmt: skip
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     # Parsed elements are stored encrypted like any document's; keep them with the benchmark's KBs between runs.
@@ -298,6 +305,16 @@ def main() -> None:
     sets = {s: (c.name, load_set(c.sets[s], args.limit)) for c in corpora.values() for s in c.sets if s in wanted}
     needed = sorted({corpus for corpus, _ in sets.values()})
     marks = {name: retrieval_corpora.fingerprint(corpora[name]) for name in needed}
+    if args.reuse_kbs:
+        from kb.models import KnowledgeBase
+
+        for name in needed:
+            built = KnowledgeBase.objects.filter(workspace=workspace, name=f"retrieval-{name}").first()
+            if built is not None and built.description != marks[name]:
+                print(
+                    f"  retrieval-{name}: reused as built ({built.created_at:%Y-%m-%d %H:%M}), not at today's pipeline"
+                )
+                marks[name] = built.description
     print("\n== KBs (product pipeline, product defaults)")
     kbs = {
         name: retrieval_corpora.corpus_kb(corpora[name], workspace=workspace, user=user, mark=marks[name])

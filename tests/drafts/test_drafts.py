@@ -40,7 +40,8 @@ def add_file(draft, user, path, **kwargs):
 
 def test_new_draft_gets_the_design_guide_defaults(draft):
     assert draft.chunking_config == {
-        "strategy": "recursive", "chunk_size": 1000, "chunk_overlap": 200, "separators": ["\n\n", "\n", ". ", " "]
+        "strategy": "recursive", "chunk_size": 1000, "chunk_overlap": 200, "separators": ["\n\n", "\n", ". ", " "],
+        "size_unit": "characters",
     }  # fmt: skip
     assert draft.embedding_config == {
         "provider": "sentence_transformers", "model": "all-MiniLM-L6-v2", "dimensions": 384, "batch_size": 32
@@ -132,7 +133,7 @@ def test_config_updates_are_validated_naming_the_field(draft, change, field):
     assert field in info.value.message_dict
 
 
-def test_preview_reflects_the_config_and_warns_about_truncation(draft, owner):
+def test_preview_reflects_the_config_and_fits_the_model_window(draft, owner):
     source = draft_source_add_text(draft=draft, user=owner, title="Refunds", content=TEXT)
     draft_source_add_text(draft=draft, user=owner, title="Other", content="Shipping is free above 50 euros. " * 40)
     default = draft_preview(draft=draft)
@@ -149,7 +150,15 @@ def test_preview_reflects_the_config_and_warns_about_truncation(draft, owner):
         "source_name",
         "chunk_index",
         "metadata",
+        "context",
+        "embedding_text",
+        "embedded_chars",
     }
+    # Each chunk shows what is embedded: its context line (the source's title here), a newline, the content.
+    assert chunk["context"].startswith("Refunds") or chunk["context"].startswith("Other")
+    assert chunk["embedding_text"] == f"{chunk['context']}\n{chunk['content']}"
+    assert chunk["embedded_chars"] == len(chunk["embedding_text"])
+    assert "1,000 characters ≈" in default["size_note"] and "256-token window" in default["size_note"]
     assert default["avg_chunk_size"] == pytest.approx(
         sum(c["char_count"] for c in default["chunks"]) / default["total_chunks"], abs=0.1
     )
@@ -161,8 +170,13 @@ def test_preview_reflects_the_config_and_warns_about_truncation(draft, owner):
     assert {c["source_id"] for c in one["chunks"]} == {str(source.pk)}
     draft_config_update(draft=draft, chunking_config={"chunk_size": 4000, "chunk_overlap": 0})
     big = draft_preview(draft=draft)
-    assert big["truncated_chunks"] > 0
-    assert "256-token limit" in big["warnings"][0]
+    # 4,000 characters are far more than the model's 256 tokens: every chunk is cut to fit, none is truncated.
+    assert max(c["char_count"] for c in big["chunks"]) < 4000
+    assert big["truncated_chunks"] == 0 and not big["warnings"]
+    assert all(c["token_count"] <= 256 for c in big["chunks"])
+    draft_config_update(draft=draft, chunking_config={"size_unit": "tokens", "chunk_size": 64, "chunk_overlap": 0})
+    tokens = draft_preview(draft=draft)
+    assert tokens["total_chunks"] > big["total_chunks"] and "64 tokens ≈" in tokens["size_note"]
 
 
 def test_validation_errors(workspace, owner):

@@ -1,10 +1,13 @@
 """Preview == indexed, for every chunking strategy and every file type of the corpus: byte-identical
-chunks, in the same order, with the same token counts."""
+chunks, in the same order, with the same token counts, context lines, embedded text (the embedding cache key and
+the vector) and keyword-indexed text (the tsvector: context at weight B, content at D)."""
 
 import io
 from collections import defaultdict
 
+import numpy as np
 import pytest
+from django.db import connection
 
 from drafts import processing
 from drafts.preview import draft_preview
@@ -15,8 +18,9 @@ from drafts.services import (
     draft_source_add_file,
     draft_source_add_text,
 )
-from kb.models import Chunk, Document
-from kb.pipeline import runner
+from kb.models import Chunk, Document, EmbeddingCache
+from kb.pipeline import runner, runtime
+from kb.pipeline.store import text_hash
 
 ONE_OF_EACH_TYPE = [
     "pdf/refcard-a4.pdf",
@@ -44,15 +48,52 @@ def test_indexed_chunks_are_byte_identical_to_the_preview(strategy, workspace, o
     preview = draft_preview(draft=draft)
     previewed = defaultdict(list)
     for chunk in preview["chunks"]:
-        previewed[chunk["document_name"]].append((chunk["chunk_index"], chunk["content"], chunk["token_count"]))
+        assert chunk["embedding_text"] == (
+            f"{chunk['context']}\n{chunk['content']}" if chunk["context"] else chunk["content"]
+        )
+        previewed[chunk["document_name"]].append(
+            (chunk["chunk_index"], chunk["context"], chunk["content"], chunk["token_count"], chunk["embedding_text"])
+        )
     assert len(previewed) == len(ONE_OF_EACH_TYPE) + 1
+    # Every chunk carries the document's title (the file's name without its extension) in its context line.
+    assert all(c["context"].startswith(c["document_name"].rsplit(".", 1)[0]) for c in preview["chunks"])
+    assert not any(c["truncated"] for c in preview["chunks"])
 
     kb = draft_finalize(draft=draft, user=owner)
     for doc in Document.objects.filter(kb=kb):
         assert runner.process(doc.pk).status == "ready", (doc.name, doc.error)
     indexed = defaultdict(list)
-    for chunk in Chunk.objects.filter(kb=kb).select_related("document").order_by("document_id", "index"):
-        indexed[chunk.document.name].append((chunk.index, chunk.content, chunk.token_count))
+    rows = Chunk.objects.filter(kb=kb).select_related("document").order_by("document_id", "index")
+    for chunk in rows:
+        # The embedded text is the context line + the content: the content_hash (the embedding cache's key) is
+        # its sha256, and the organization's cache holds the vector under it.
+        embedded = f"{chunk.context}\n{chunk.content}" if chunk.context else chunk.content
+        assert chunk.content_hash == text_hash(embedded)
+        indexed[chunk.document.name].append((chunk.index, chunk.context, chunk.content, chunk.token_count, embedded))
     assert indexed.keys() == previewed.keys()
     for name in previewed:
         assert indexed[name] == previewed[name], name
+    cached = set(
+        EmbeddingCache.objects.filter(organization_id=workspace.organization_id).values_list("text_hash", flat=True)
+    )
+    assert {text_hash(c["embedding_text"]) for c in preview["chunks"]} <= cached
+
+    # The keyword index holds exactly the preview's context line (weight B) and content (weight D).
+    expected = [(c["document_name"], c["chunk_index"], c["context"], c["content"]) for c in preview["chunks"]]
+    ids = {(c.document.name, c.index): c.pk for c in rows}
+    with connection.cursor() as cursor:
+        for name, index, context, content in expected:
+            cursor.execute(
+                "SELECT search_vector = setweight(to_tsvector(%s::regconfig, %s), 'B')"
+                " || to_tsvector(%s::regconfig, %s) FROM kb_chunk WHERE id = %s",
+                [kb.language, context, kb.language, content, ids[(name, index)]],
+            )
+            assert cursor.fetchone() == (True,), (name, index)
+
+    # The stored vector is the model's vector of the previewed embedded text (one chunk per document).
+    model = kb.embedding_config["model"]
+    firsts = [next(c for c in preview["chunks"] if c["document_name"] == name) for name in previewed]
+    vectors = runtime.embedder(model).encode([c["embedding_text"] for c in firsts])
+    for chunk, vector in zip(firsts, vectors, strict=True):
+        stored = Chunk.objects.get(pk=ids[(chunk["document_name"], chunk["chunk_index"])]).embedding
+        assert float(np.dot(np.asarray(stored), vector)) > 0.999, chunk["document_name"]

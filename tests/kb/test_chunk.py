@@ -96,6 +96,7 @@ def test_defaults_fill_in():
         "chunk_size": 1000,
         "chunk_overlap": 200,
         "separators": ["\n\n", "\n", ". ", " "],
+        "size_unit": "characters",
     }
     assert normalize_chunking_config({"strategy": "semantic"})["semantic_threshold"] == 95.0
     # A small chunk_size alone stays valid: the unset overlap shrinks to 20% of it.
@@ -171,9 +172,13 @@ def test_chunk_data_fields_and_source_metadata():
         calls.append(list(texts))
         return fake_count(texts)
 
-    (only,) = chunk(elements, count_tokens=counter, source={"source_id": "s1", "page": "ignored"})
-    assert calls == [["Intro\n\nSome words here."]]
-    assert (only.index, only.word_count, only.char_count, only.token_count) == (0, 4, 23, 6)
+    (only,) = chunk(elements, count_tokens=counter, source={"source_id": "s1", "page": "ignored"}, title="Guide.pdf")
+    # The context lines first (with "" for the special tokens), then every chunk's embedded text, once.
+    assert calls == [["", "Guide > Intro"], ["Guide > Intro\nIntro\n\nSome words here."]]
+    assert only.context == "Guide > Intro"
+    assert only.embedding_text == "Guide > Intro\nIntro\n\nSome words here."
+    # word and character counts are of the content, the token count of the embedded text
+    assert (only.index, only.word_count, only.char_count, only.token_count) == (0, 4, 23, 9)
     assert only.truncated is False
     assert only.metadata == {
         "page": 2,
@@ -502,13 +507,19 @@ def test_token_counts_match_the_model_tokenizer(tokenizer_path):
     assert make_token_counter(tokenizer_path, add_special_tokens=False)(["hello"]) == [1]
 
 
-def test_long_chunk_is_flagged_truncated(tokenizer_path):
-    text = (CORPUS / "txt" / "Apache-2.0.txt").read_text()
-    chunks = chunk(
-        paragraphs(text),
-        {"chunk_size": 4000},
-        count_tokens=make_token_counter(tokenizer_path),
-        max_seq_length=256,
-    )
-    assert chunks[0].char_count > 3000
-    assert chunks[0].token_count > 256 and chunks[0].truncated
+def test_a_chunk_longer_than_the_window_is_cut_to_fit(tokenizer_path):
+    elements = paragraphs((CORPUS / "txt" / "Apache-2.0.txt").read_text())
+    joined = "\n\n".join(e["text"] for e in elements)  # what start_char / end_char refer to
+    count = make_token_counter(tokenizer_path)
+    whole = chunk(elements, {"chunk_size": 4000}, count_tokens=lambda texts: [1] * len(texts))
+    assert max(c.char_count for c in whole) > 3000  # the splitter alone makes chunks far over 256 tokens
+    chunks = chunk(elements, {"chunk_size": 4000}, count_tokens=count, max_seq_length=256, title="Apache")
+    assert len(chunks) > len(whole)
+    covered = [False] * len(joined)
+    for piece in chunks:
+        assert piece.token_count == count([piece.embedding_text])[0] <= 256 and not piece.truncated
+        start, end = piece.metadata["start_char"], piece.metadata["end_char"]
+        assert joined[start:end] == piece.content
+        covered[start:end] = [True] * (end - start)
+    # Nothing is lost by the cut: every non-blank character of the document is in some chunk.
+    assert all(flag or char.isspace() for flag, char in zip(covered, joined, strict=True))

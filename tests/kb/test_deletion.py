@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from kb.deletion import delete_documents, delete_kb
 from kb.models import Chunk, Document, EmbeddingCache, KnowledgeBase
 from kb.pipeline import runner
+from kb.pipeline.types import embedding_text
 from kb.search import chunk_search
 from kb.services import document_create_from_file, document_create_from_text, kb_delete
 from privexbot.models import DeletionReceipt
@@ -60,8 +61,10 @@ def test_kb_deletion_removes_every_derived_copy_and_signs_a_receipt(kb, make_kb,
     document = index_text(kb, owner)
     keeper = index_text(make_kb("Other"), owner, title="Shared", content=SHARED * 3)  # same org, other KB
     chunk_hashes = set(Chunk.objects.filter(document=document).values_list("content_hash", flat=True))
-    contents = Chunk.objects.filter(document=document).values_list("content", flat=True)
-    assert chunk_hashes == {hashlib.sha256(c.encode()).hexdigest() for c in contents}  # content_hash is sha256
+    embedded = [
+        embedding_text(ctx, c) for ctx, c in Chunk.objects.filter(document=document).values_list("context", "content")
+    ]
+    assert chunk_hashes == {hashlib.sha256(t.encode()).hexdigest() for t in embedded}  # sha256 of the embedded text
     files = [document.stored_file, document.elements_file]
     draft = draft_create(workspace=kb.workspace, user=owner, name="More", target_kb=kb)
     source = draft_source_add_text(draft=draft, user=owner, title="Draft page", content=f"{TEXT} draft {uuid.uuid4()}")

@@ -168,7 +168,7 @@ def test_round_trip_into_another_organization_gives_the_same_top_10_without_embe
     with zipfile.ZipFile(io.BytesIO(out.getvalue())) as zf:
         manifest = json.loads(zf.read("manifest.json"))
         npy = np.load(io.BytesIO(zf.read(f"{manifest['documents'][0]}/embeddings.npy")))
-    assert manifest["schema_version"] == 1 and manifest["model"] == {"name": "all-MiniLM-L6-v2", "dimensions": 384}
+    assert manifest["schema_version"] == 2 and manifest["model"] == {"name": "all-MiniLM-L6-v2", "dimensions": 384}
     assert manifest["counts"]["chunks"] == chunks and npy.dtype == np.float32 and npy.shape[1] == 384
 
     computed = computed_embeddings()
@@ -253,6 +253,42 @@ def test_a_forged_chunk_with_a_recomputed_manifest_is_refused(archive, other_own
     # The member hashes match (the forger recomputed them), but a chunk no longer matches its content_hash. The
     # document's file and elements were already stored when its chunks are refused: they are removed again.
     _nothing_created(tmp_path, rehash(rewrite(archive, change)), other_owner, "tampered")
+
+
+def _chunk_lines(change_row):
+    def change(name, body):
+        if not name.endswith("chunks.jsonl"):
+            return body
+        rows = [change_row(json.loads(line)) for line in body.decode().splitlines()]
+        return "".join(json.dumps(row) + "\n" for row in rows).encode()
+
+    return change
+
+
+def test_context_lines_round_trip_and_a_forged_one_is_refused(small_kb, archive, other_owner, tmp_path):
+    copy = kb_import_archive(workspace=other_owner.target, user=other_owner, archive_path=write(tmp_path, archive))
+    source = sorted(Chunk.objects.filter(kb=small_kb).values_list("document__name", "index", "context", "content_hash"))
+    copied = sorted(Chunk.objects.filter(kb=copy).values_list("document__name", "index", "context", "content_hash"))
+    assert copied == source and any(row[2] for row in source)  # "Lighthouse > ...", "nodejs-path > Path > ..."
+
+    # The content_hash covers the embedded text (context line + content): a changed context line is refused.
+    forged = rehash(rewrite(archive, _chunk_lines(lambda row: {**row, "context": "Forged"})))
+    _nothing_created(tmp_path, forged, other_owner, "tampered")
+
+
+def test_a_version_1_archive_without_context_lines_still_imports(archive, other_owner, tmp_path):
+    import hashlib
+
+    def old(row):  # as version 1 wrote it: no context, content_hash of the content
+        row.pop("context")
+        return {**row, "content_hash": hashlib.sha256(row["content"].encode()).hexdigest()}
+
+    data = rewrite(archive, _chunk_lines(old))
+    data = rehash(rewrite(data, _manifest_edit(lambda m: m.update(schema_version=1))))
+    copy = kb_import_archive(workspace=other_owner.target, user=other_owner, archive_path=write(tmp_path, data))
+    chunks = list(Chunk.objects.filter(kb=copy))
+    assert chunks and all(c.context == "" for c in chunks)
+    assert {d.status for d in copy.documents.all()} == {"ready"}
 
 
 def test_an_unknown_schema_version_is_refused(archive, other_owner, tmp_path):

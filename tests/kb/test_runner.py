@@ -42,10 +42,11 @@ def test_text_document_reaches_ready_with_embeddings_and_fulltext(kb, owner, no_
 
 
 def test_identical_text_is_embedded_once_across_documents(kb, make_kb, owner, no_enqueue):
-    first = document_create_from_text(kb=kb, user=owner, title="A", content=TEXT + "unique tail one")
+    # What is embedded is the context line (the title) plus the content: same title, same text, one embedding.
+    first = document_create_from_text(kb=kb, user=owner, title="Policy", content=TEXT + "unique tail one")
     runner.process(first.pk)
     other_kb = make_kb("Another KB")
-    second = document_create_from_text(kb=other_kb, user=owner, title="B", content=TEXT + "unique tail one")
+    second = document_create_from_text(kb=other_kb, user=owner, title="Policy", content=TEXT + "unique tail one")
     runner.process(second.pk)
     first.refresh_from_db()
     second.refresh_from_db()

@@ -68,7 +68,8 @@ def add_chunks(kb, texts, vecs, *, name="doc", source_type="text_input", url="",
         kb=kb, name=name, url=url, source_type=source_type, status="ready", metadata=doc_metadata or {}
     )
     chunks = [
-        ChunkData(index=i, content=t, token_count=len(t.split()), word_count=len(t.split()), char_count=len(t),
+        ChunkData(index=i, context=name, content=t, token_count=len(t.split()), word_count=len(t.split()),
+                  char_count=len(t),
                   metadata={"page": pages[i] if pages else None, "pages": [pages[i]] if pages else [],
                             "heading_path": [name]})
         for i, t in enumerate(texts)
@@ -207,7 +208,7 @@ def docs_kb(make_kb):
 def test_hybrid_results_carry_fused_and_per_leg_scores(docs_kb, no_query_cache):
     kb, _, _ = docs_kb
     query = paragraphs(REAL)[9]  # "You can check out some frequently asked questions [here](...)."
-    results = chunk_search(kb=kb, query=query, mode="hybrid", top_k=10)  # default fusion: weighted, 0.55 vector
+    results = chunk_search(kb=kb, query=query, mode="hybrid", top_k=10, fusion_method="weighted")  # 0.55 vector
     top = results[0]
     assert top.content == query
     assert top.vector_rank == 1 and top.vector_score == pytest.approx(1.0, abs=1e-4)
@@ -217,7 +218,12 @@ def test_hybrid_results_carry_fused_and_per_leg_scores(docs_kb, no_query_cache):
     assert top.score == pytest.approx(0.55 * min(1.0, top.vector_score) + 0.45 * min(1.0, top.keyword_score / ideal))
     assert 0.55 < top.score < 1.0
     with override_settings(SEARCH_WEIGHTED_SCORES="relative"):  # min-max: each leg's best scores 1
-        assert chunk_search(kb=kb, query=query, mode="hybrid", top_k=10)[0].score == pytest.approx(1.0)
+        relative = chunk_search(kb=kb, query=query, mode="hybrid", top_k=10, fusion_method="weighted")
+        assert relative[0].score == pytest.approx(1.0)
+    # the default, distribution-based: each leg's scores over mean +- 3 sigma of its candidates, shares 0.55/0.45
+    dbsf = chunk_search(kb=kb, query=query, mode="hybrid", top_k=10)
+    assert dbsf[0].content == query and dbsf[0].vector_rank == 1 and dbsf[0].keyword_rank == 1
+    assert 0.0 < dbsf[0].score <= 1.0 and [r.score for r in dbsf] == sorted((r.score for r in dbsf), reverse=True)
     rrf = chunk_search(kb=kb, query=query, mode="hybrid", top_k=10, fusion_method="rrf", rrf_k_value=60,
                        vector_weight=0.5)  # fmt: skip
     assert rrf[0].score == pytest.approx(1 / (60 + rrf[0].vector_rank) + 1 / (60 + rrf[0].keyword_rank))
@@ -410,7 +416,8 @@ def test_evaluate_search_command(docs_kb, owner, tmp_path, capsys, no_query_cach
 
 
 def test_migration_rewrites_search_vectors_as_the_write_path_does(make_kb, no_query_cache):
-    """kb/migrations/0004 recomputes existing rows: it must produce exactly what replace_chunks stores."""
+    """kb/migrations/0004 recomputes existing rows from their heading path: for a chunk whose context line is that
+    path, it must produce exactly what replace_chunks stores (the context at weight B, the content at D)."""
     import importlib
 
     forward = importlib.import_module("kb.migrations.0004_search_vector_headings").FORWARD

@@ -49,3 +49,19 @@ def test_highlight_escapes_first_and_marks_only_words():
     assert out == "&lt;b&gt;<mark>Refund</mark>&lt;/b&gt; &amp; &quot;<mark>refunding</mark>&quot; <mark>amp</mark>"
     assert highlight("<i>x</i>", "") == "&lt;i&gt;x&lt;/i&gt;"
     assert highlight("a<script>", "script") == "a&lt;<mark>script</mark>&gt;"
+
+
+def test_grouped_by_document_shows_each_document_once_with_its_other_chunks(client_for, viewer, kb, documents):
+    url = reverse("kb:search", args=[kb.pk])
+    client = client_for(viewer)
+    query = {"query": "refunds shipping", "mode": "keyword", "top_k": 5}
+    flat = client.get(url, query, **HTMX).content.decode()
+    assert flat.count('class="result"') == 2 and "2 results for" in flat
+    grouped = client.get(url, {**query, "group_by": "document"}, **HTMX).content.decode()
+    assert grouped.count('class="result"') == 1 and "1 document for" in grouped
+    assert "1 more matching chunk of this document" in grouped
+    assert "<script>" not in grouped and "<mark>Shipping</mark>" in grouped  # the folded chunk, escaped
+    page = client.get(url).content.decode()
+    assert 'name="group_by"' in page and "Documents (best chunk of each)" in page
+    event = AuditEvent.objects.filter(action="search", resource_id=str(kb.pk)).latest("timestamp")
+    assert event.details["group_by"] == "document"

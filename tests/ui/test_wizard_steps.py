@@ -164,6 +164,7 @@ def test_chunking_save_and_continue(client_for, owner, draft, text_source):
         "chunk_size": 500,
         "chunk_overlap": 50,
         "separators": ["\n", " "],
+        "size_unit": "characters",
     }
     bad = client_for(owner).post(url, {**data, "chunk_size": 50})
     assert bad.status_code == 400 and "between 100 and 4000" in bad.content.decode()

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from kb.management.commands._common import add_user_argument, get_kb, get_user
 from kb.search import MODES, chunk_search
 from kb.search.evaluation import evaluate, load_judgments
+from kb.search.grouping import GROUPINGS
 from tenants.models import Perm
 
 
@@ -17,6 +18,8 @@ class Command(BaseCommand):
         parser.add_argument("judgments", help='JSONL: {"query": ..., "relevant": [url or document name, ...]}')
         parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
         parser.add_argument("--k", type=int, default=10)
+        parser.add_argument("--group-by", choices=GROUPINGS, default="chunk",
+                            help="document: score the top-k distinct documents (each as its best chunk)")  # fmt: skip
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):
@@ -30,14 +33,16 @@ class Command(BaseCommand):
             raise CommandError("the judgments file holds no queries")
         k = opts["k"]
         reports = evaluate(
-            lambda query, mode, top_k: chunk_search(kb=kb, query=query, mode=mode, top_k=top_k),
+            lambda query, mode, top_k: chunk_search(
+                kb=kb, query=query, mode=mode, top_k=top_k, group_by=opts["group_by"]
+            ),
             judged, modes=opts["modes"], k=k,
         )  # fmt: skip
         rows = [r.as_dict(k) for r in reports]
         if opts["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
             return
-        self.stdout.write(f"{kb.name}: {len(judged)} queries, k={k}")
+        self.stdout.write(f"{kb.name}: {len(judged)} queries, k={k}, group by {opts['group_by']}")
         self.stdout.write(f"{'mode':<8} {'nDCG':>7} {'Recall':>7} {'MRR':>7} {'p50 ms':>7} {'p95 ms':>7}")
         for row in rows:
             self.stdout.write(

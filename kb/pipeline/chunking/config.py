@@ -9,10 +9,14 @@ from typing import Any
 
 # Bump whenever chunk_elements can produce different chunks for the same config and model, so that
 # config_hash changes and documents chunked by an older version are known to need re-indexing.
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"  # 2: the context line (title > headings) and fitting every chunk to the model's window
 
 STRATEGIES = ("recursive", "by_heading", "by_page", "semantic")
+SIZE_UNITS = ("characters", "tokens")
 CHUNK_SIZE_MIN, CHUNK_SIZE_MAX = 100, 4000
+# In tokens of the KB's model (its own tokenizer, special tokens and the context line not counted). The upper
+# bound is the largest window of the models offered; a size above a model's window is cut to it by the fit step.
+CHUNK_TOKENS_MIN, CHUNK_TOKENS_MAX = 32, 1024
 CHUNK_OVERLAP_MAX = 1000
 MAX_SEPARATORS = 20
 MAX_SEPARATOR_LENGTH = 50
@@ -22,6 +26,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "chunk_size": 1000,
     "chunk_overlap": 200,
     "separators": ["\n\n", "\n", ". ", " "],
+    "size_unit": "characters",  # what chunk_size and chunk_overlap count: "characters" or "tokens"
 }
 # semantic_threshold is a percentile (0-100, exclusive) of the cosine distances between neighbouring
 # sentences of the document: a break goes where the distance is above it. A percentile adapts to each
@@ -57,7 +62,11 @@ def normalize_chunking_config(config: dict | None) -> dict:
     strategy = merged["strategy"]
     if strategy not in STRATEGIES:
         raise ChunkingConfigError("strategy", f"must be one of {', '.join(STRATEGIES)} (got {strategy!r})")
-    chunk_size = _int_in_range("chunk_size", merged["chunk_size"], CHUNK_SIZE_MIN, CHUNK_SIZE_MAX)
+    unit = merged["size_unit"]
+    if unit not in SIZE_UNITS:
+        raise ChunkingConfigError("size_unit", f"must be one of {', '.join(SIZE_UNITS)} (got {unit!r})")
+    low, high = (CHUNK_SIZE_MIN, CHUNK_SIZE_MAX) if unit == "characters" else (CHUNK_TOKENS_MIN, CHUNK_TOKENS_MAX)
+    chunk_size = _int_in_range("chunk_size", merged["chunk_size"], low, high)
     # An unset overlap is the default's 20% of chunk_size at most, so a small chunk_size alone is valid.
     default_overlap = min(DEFAULT_CONFIG["chunk_overlap"], chunk_size // 5)
     overlap = given.get("chunk_overlap", default_overlap)
@@ -69,6 +78,7 @@ def normalize_chunking_config(config: dict | None) -> dict:
         "chunk_size": chunk_size,
         "chunk_overlap": overlap,
         "separators": _separators(merged["separators"]),
+        "size_unit": unit,
     }
     threshold = _percentile("semantic_threshold", merged["semantic_threshold"])
     if strategy == "semantic":

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..types import ChunkData, Element
 from .config import normalize_chunking_config
+from .context import CONTEXT_MAX_TOKENS, capped_context_lines, context_line, document_title
+from .fit import fit_candidates
 from .joined import Candidate, JoinedText
 from .semantic import semantic_candidates
 from .strategies import by_heading_candidates, by_page_candidates, recursive_candidates
@@ -29,13 +31,18 @@ def chunk_elements(
     max_seq_length: int,
     embed: Callable[[list[str]], np.ndarray] | None = None,
     source: dict | None = None,
+    title: str | None = None,
 ) -> list[ChunkData]:
     """Split parsed elements into chunks; a pure function of its arguments (given a deterministic embed).
 
     count_tokens must count the way the model sees the text, special tokens included (see
-    make_token_counter): token_count is that count and `truncated` means token_count > max_seq_length,
-    i.e. the model will not see the end of the chunk. It is called once, with every chunk text.
-    Metadata offsets (start_char/end_char) refer to the element texts joined by a blank line.
+    make_token_counter). Each chunk gets a context line (`title`, the document's title or name, and the
+    chunk's heading path: "Title > Section"); what is embedded is that line, a newline and the content
+    (ChunkData.embedding_text), and token_count is of that text. Chunks whose embedded text is longer than
+    max_seq_length are cut further until they fit (fit.py), so `truncated` is only set if that cannot be done.
+    With size_unit "tokens", chunk_size and chunk_overlap are in the model's tokens of the content.
+    count_tokens is called once for the context lines, once for all chunks, and again only for pieces cut
+    to fit. Metadata offsets (start_char/end_char) refer to the element texts joined by a blank line.
     """
     config = normalize_chunking_config(config)
     if isinstance(max_seq_length, bool) or not isinstance(max_seq_length, int) or max_seq_length < 1:
@@ -44,29 +51,62 @@ def chunk_elements(
         raise ValueError("embed: the semantic strategy needs an embedding function")
 
     doc = JoinedText(list(elements))
-    if config["strategy"] == "semantic":
-        candidates = semantic_candidates(doc, config, embed)
+    by_tokens = config["size_unit"] == "tokens"
+    run_config = _in_characters(doc, config, count_tokens) if by_tokens else config
+    if run_config["strategy"] == "semantic":
+        candidates = semantic_candidates(doc, run_config, embed)
     else:
-        candidates = _STRATEGIES[config["strategy"]](doc, config)
+        candidates = _STRATEGIES[run_config["strategy"]](doc, run_config)
     candidates = [candidate for candidate in candidates if candidate.content.strip()]
     if not candidates:
         return []
 
-    counts = list(count_tokens([candidate.content for candidate in candidates]))
-    if len(counts) != len(candidates):
-        raise ValueError(f"count_tokens: returned {len(counts)} counts for {len(candidates)} texts")
+    name = document_title(title)
+    lines = [context_line(name, _heading_path(doc, candidate)) for candidate in candidates]
+    capped, costs = capped_context_lines(
+        lines, count_tokens=count_tokens, max_tokens=max(1, min(CONTEXT_MAX_TOKENS, max_seq_length // 4))
+    )
+    fitted = fit_candidates(
+        doc,
+        candidates,
+        [capped.get(line, "") for line in lines],
+        count_tokens=count_tokens,
+        costs=costs,
+        window=max_seq_length,
+        content_tokens=config["chunk_size"] if by_tokens else None,
+        separators=run_config["separators"],
+        overlap=run_config["chunk_overlap"],
+    )
     return [
         ChunkData(
             index=index,
-            content=candidate.content,
-            token_count=int(count),
-            word_count=len(candidate.content.split()),
-            char_count=len(candidate.content),
-            truncated=int(count) > max_seq_length,
-            metadata=_metadata(doc, candidate, source or {}),
+            content=item.candidate.content,
+            token_count=item.token_count,
+            word_count=len(item.candidate.content.split()),
+            char_count=len(item.candidate.content),
+            truncated=item.token_count > max_seq_length,
+            metadata=_metadata(doc, item.candidate, source or {}),
+            context=item.context,
         )
-        for index, (candidate, count) in enumerate(zip(candidates, counts, strict=True))
+        for index, item in enumerate(fitted)
     ]
+
+
+def _in_characters(doc: JoinedText, config: dict, count_tokens) -> dict:
+    """A token-sized config as the character sizes the strategies split on, from this document's own characters
+    per token (one count of the whole text); the fit step then holds every chunk to the token size."""
+    text = doc.text
+    special, total = count_tokens(["", text])
+    tokens = max(1, total - special)
+    per_token = max(1.0, len(text) / tokens)
+    size = max(1, int(config["chunk_size"] * per_token))
+    return {**config, "chunk_size": size, "chunk_overlap": min(size - 1, int(config["chunk_overlap"] * per_token))}
+
+
+def _heading_path(doc: JoinedText, candidate: Candidate) -> list[str]:
+    if candidate.heading_path is not None:
+        return list(candidate.heading_path)
+    return doc.section_path(candidate.elements[0]) if candidate.elements else []
 
 
 def _metadata(doc: JoinedText, candidate: Candidate, source: dict) -> dict[str, Any]:
@@ -74,10 +114,7 @@ def _metadata(doc: JoinedText, candidate: Candidate, source: dict) -> dict[str, 
     pages = [element["page"] for element in elements if element.get("page") is not None]
     if candidate.repeated_title is not None:
         elements.append(doc.elements[candidate.repeated_title])
-    if candidate.heading_path is not None:
-        heading_path = list(candidate.heading_path)
-    else:
-        heading_path = doc.section_path(candidate.elements[0]) if candidate.elements else []
+    heading_path = _heading_path(doc, candidate)
     metadata: dict[str, Any] = {
         "page": pages[0] if pages else None,
         "pages": sorted(set(pages)),

@@ -29,6 +29,9 @@ class Candidate:
     # chunk but not its page, since the content itself is from the body's pages.
     repeated_title: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The leading part of `content` that every piece repeats if the fit step has to cut it further (a repeated
+    # title, a table's heading and header line); the rest of content is the body that is cut.
+    head: str = ""
 
 
 class JoinedText:

@@ -67,7 +67,8 @@ def text_candidates(
     for start, end in spans:
         body = doc.text[start:end]
         content = f"{prefix}\n\n{body}" if prefix else body
-        candidates.append(Candidate(content, start, end, doc.covered(start, end), heading_path, repeated))
+        head = f"{prefix}\n\n" if prefix else ""
+        candidates.append(Candidate(content, start, end, doc.covered(start, end), heading_path, repeated, head=head))
     return candidates
 
 
@@ -97,6 +98,7 @@ def table_candidates(
             heading_path,
             repeated,
             {"table_rows": rows} if rows is not None else {},
+            head,
         )
-        for content, rows in pieces
+        for content, rows, head in pieces
     ]

@@ -35,10 +35,12 @@ def render_table(table: Mapping) -> str:
     return "\n".join(line for line in [header, *(text for _, text in rows)] if line)
 
 
-def table_pieces(
-    table: Mapping, *, prefix: str, chunk_size: int, separators: list[str]
-) -> list[tuple[str, list[int] | None]]:
-    """Chunk contents for one table, each with [first, last] row index (None for the header-only case).
+Piece = tuple[str, list[int] | None, str]  # content, [first, last] row index or None, the head it repeats
+
+
+def table_pieces(table: Mapping, *, prefix: str, chunk_size: int, separators: list[str]) -> list[Piece]:
+    """Chunk contents for one table, each with [first, last] row index (None for the header-only case) and the
+    leading part of the content that is repeated (prefix and header, or the prefix alone for a wide table).
 
     Every piece is `prefix` (a heading line, may be empty), the header line, then as many whole rows as
     fit in chunk_size. A row too long on its own is cut (the header is still repeated). A header so wide
@@ -50,9 +52,9 @@ def table_pieces(
     if len(head) > chunk_size // 2:
         return _as_text(table, prefix=prefix, chunk_size=chunk_size, separators=separators)
     if not rows:
-        return [(head, None)] if head else []
+        return [(head, None, "")] if head else []
     budget = chunk_size - len(head) - (1 if head else 0)
-    pieces: list[tuple[str, list[int] | None]] = []
+    pieces: list[Piece] = []
     group: list[tuple[int, str]] = []
     size = 0
     for index, line in rows:
@@ -71,19 +73,18 @@ def table_pieces(
     return pieces
 
 
-def _piece(head: str, group: list[tuple[int, str]]) -> tuple[str, list[int]]:
+def _piece(head: str, group: list[tuple[int, str]]) -> Piece:
     body = "\n".join(line for _, line in group)
-    return (f"{head}\n{body}" if head else body), [group[0][0], group[-1][0]]
+    rows = [group[0][0], group[-1][0]]
+    return (f"{head}\n{body}", rows, f"{head}\n") if head else (body, rows, "")
 
 
-def _as_text(
-    table: Mapping, *, prefix: str, chunk_size: int, separators: list[str]
-) -> list[tuple[str, list[int] | None]]:
+def _as_text(table: Mapping, *, prefix: str, chunk_size: int, separators: list[str]) -> list[Piece]:
     text = render_table(table)
     budget = chunk_size - (len(prefix) + 2 if prefix else 0)
     lines_first = ["\n", *separators]
     pieces = []
     for start, end in split_text(text, budget, 0, lines_first):
         body = text[start:end]
-        pieces.append((f"{prefix}\n\n{body}" if prefix else body, None))
+        pieces.append((f"{prefix}\n\n{body}", None, f"{prefix}\n\n") if prefix else (body, None, ""))
     return pieces

@@ -6,14 +6,18 @@ and, when the config has a Normalize module, L2 normalisation), as float32 array
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from .cache import pad_token_id
 from .spec import ModelSpec
+
+Turn = Callable[[], contextlib.AbstractContextManager]  # embedding.turns.encode_turn, bound to its slots
 
 
 def cpu_count() -> int:
@@ -70,6 +74,7 @@ class Embedder:
     """
 
     backend = ""
+    threads = 0  # the CPU threads one encode uses (set by each backend)
 
     def __init__(self, spec: ModelSpec, tokenizer_path: Path):
         from tokenizers import Tokenizer
@@ -91,7 +96,8 @@ class Embedder:
         """Token counts in the model's own tokenizer, special tokens included, never truncated."""
         return [len(enc.ids) for enc in self._counter.encode_batch(list(texts))]
 
-    def encode(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], *, batch_size: int = 32, turn: Turn | None = None) -> np.ndarray:
+        """Vectors of `texts`, in order. turn: entered around each batch's compute (embedding.turns)."""
         raise NotImplementedError
 
     def _empty(self) -> np.ndarray:
@@ -101,7 +107,7 @@ class Embedder:
 class OnnxEmbedder(Embedder):
     backend = "onnx"
 
-    def __init__(self, spec: ModelSpec, tokenizer_path: Path, model_file: Path):
+    def __init__(self, spec: ModelSpec, tokenizer_path: Path, model_file: Path, *, threads: int = 0):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -113,15 +119,23 @@ class OnnxEmbedder(Embedder):
         self._pad_id = pad_token_id(spec, self._tokenizer)
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = cpu_count()
+        # threads 0: every core of this process. The workers' encodes take turns (embedding.turns) so that those
+        # running at once never hold more threads than there are cores: oversubscribed, every matmul's parallel
+        # section waits for a descheduled thread (issue 18).
+        self.threads = threads or cpu_count()
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1  # one linear graph: parallelism is inside the matmuls
+        # Idle pool threads sleep instead of spinning: a spinning thread burns the core that another encoder,
+        # the database or the parse child of this machine needs (measured on a loaded 2-core machine: two processes
+        # of 2 threads each, 1.4 chunks/s each with spinning off against 1.0 with it on; alone, 7.1 against 7.2).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # its warnings about unused initialisers are noise here
         self._session = ort.InferenceSession(self.model_file, options, providers=["CPUExecutionProvider"])
         self._inputs = [i.name for i in self._session.get_inputs()]
 
-    def encode(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], *, batch_size: int = 32, turn: Turn | None = None) -> np.ndarray:
         if not texts:
             return self._empty()
         encodings = self._tokenizer.encode_batch(list(texts))
@@ -143,7 +157,9 @@ class OnnxEmbedder(Embedder):
                 feed["input_ids"][r, :n] = enc.ids
                 feed["attention_mask"][r, :n] = 1
                 feed["token_type_ids"][r, :n] = enc.type_ids
-            hidden = self._session.run(None, {name: feed[name] for name in self._inputs})[0]
+            # A turn per batch, not per call: a document's encode waits at most one batch behind another's.
+            with turn() if turn else contextlib.nullcontext():
+                hidden = self._session.run(None, {name: feed[name] for name in self._inputs})[0]
             out[rows] = pool(hidden, feed["attention_mask"], self.spec.pooling)
         return l2_normalize(out) if self.normalized else out
 
@@ -151,13 +167,22 @@ class OnnxEmbedder(Embedder):
 class TorchEmbedder(Embedder):
     backend = "torch"
 
-    def __init__(self, spec: ModelSpec, tokenizer_path: Path):
+    def __init__(self, spec: ModelSpec, tokenizer_path: Path, *, threads: int = 0):
         super().__init__(spec, tokenizer_path)
         self._model = load_sentence_transformer(spec.path)
+        self.threads = threads or cpu_count()
+        if threads:  # torch's pool is per process: the worker's share of the cores, as for onnx
+            import torch
 
-    def encode(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+            torch.set_num_threads(threads)
+
+    def encode(self, texts: list[str], *, batch_size: int = 32, turn: Turn | None = None) -> np.ndarray:
         if not texts:
             return self._empty()
+        with turn() if turn else contextlib.nullcontext():
+            return self._encode(texts, batch_size)
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         # normalize_embeddings follows the config (a Normalize module already normalises; a dot
         # model must stay unnormalised to match the ONNX backend and its training objective).
         vectors = self._model.encode(
