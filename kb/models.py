@@ -61,10 +61,8 @@ class KnowledgeBase(models.Model):
     # (KBRebuild) writes the next one beside it and switches this number at one moment.
     duplicate_policy = models.CharField(max_length=10, choices=DuplicatePolicy.choices, default=DuplicatePolicy.VERSION)
     generation = models.PositiveIntegerField(default=1)
-    # What search serves, as a number (kb.search.cache keys results by it): raised by database triggers (migration
-    # 0011) at any change of the KB's chunks, of a document's enabled flag/metadata/deletion, or of the serving
-    # fields above; never lowered, so a save() of a stale copy cannot set it back. Written by nothing else.
-    content_version = models.BigIntegerField(default=0, editable=False)
+    # What search serves, as a number (kb.search.cache keys results by it), is not a field: it lives in the table
+    # kb_content_version, raised by database triggers (migration 0011) and read by kb.search.snapshot.
     review_sync_changes = models.BooleanField(
         default=False, help_text="a website re-sync becomes a draft of the KB showing the changes before they apply"
     )

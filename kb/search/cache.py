@@ -7,7 +7,7 @@ fusion options, group_by ...) and the SEARCH_* settings that shape a ranking. Th
 the KB id does, so one KB's entries can be found and dropped (scope_pattern) and one tenant's entry can never
 answer another's search.
 
-content_version (kb.models, raised by the triggers of migration 0011 at every change of the KB's chunks,
+content_version (table kb_content_version, raised by the triggers of migration 0011 at every change of the KB's chunks,
 documents' enabled flag/metadata/deletion and serving settings) is read inside the search's snapshot, so the key
 names exactly the state the results were ranked on, and any change to the KB misses.
 

@@ -11,14 +11,26 @@ import copy
 from contextlib import contextmanager
 
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 
 from kb.models import KnowledgeBase
 
 # What a search reads from the KB row (kb.search.filters.serving, vector.metric_for, the query's model, the
 # text-search language): re-read inside the snapshot, since the caller's object was loaded before it.
 SERVING_FIELDS = ("generation", "embedding_config", "vector_store_config", "language")
-# Read with them, in the same statement: the number kb.search.cache keys results by, as of this snapshot.
-VERSION_FIELD = "content_version"
+# Read with them, in the same statement: the number kb.search.cache keys results by, as of this snapshot (its own
+# table, kept by the triggers of kb migration 0011; 0 for a KB without a row).
+VERSION_SQL = "coalesce((SELECT v.version FROM kb_content_version v WHERE v.kb_id = kb_knowledgebase.id), 0)"
+
+
+def _version_expression() -> RawSQL:
+    return RawSQL(VERSION_SQL, [])  # noqa: S611 - a constant statement, no input in it
+
+
+def content_version(kb_id) -> int:
+    """The KB's content version as this connection sees it now."""
+    row = KnowledgeBase.objects.filter(pk=kb_id).values_list(_version_expression(), flat=True).first()
+    return int(row or 0)
 
 
 @contextmanager
@@ -37,7 +49,7 @@ def one_snapshot():
 def as_of_snapshot(kb: KnowledgeBase) -> KnowledgeBase:
     """A copy of `kb` (from the access funnel) with its serving fields as the snapshot sees them; `kb` itself is
     left as the caller loaded it. A KB deleted meanwhile keeps its fields: its chunks are gone, nothing is found."""
-    row = KnowledgeBase.objects.filter(pk=kb.pk).values(*SERVING_FIELDS, VERSION_FIELD).first()
+    row = KnowledgeBase.objects.filter(pk=kb.pk).values(*SERVING_FIELDS, content_version=_version_expression()).first()
     if row is None:
         return kb
     fresh = copy.copy(kb)

@@ -11,6 +11,7 @@ from kb.models import Document
 from kb.pipeline.parse import parse_in_subprocess
 from kb.pipeline.pdf_split import page_ranges, partition_parts
 from kb.pipeline.types import PipelineError
+from kb.search.snapshot import content_version
 from tests.kb.conftest import upload
 
 
@@ -118,13 +119,13 @@ def test_page_progress_is_written_to_stats_and_shown_without_touching_what_searc
         kb=kb, source_type="file_upload", name="manual.pdf", file_type="pdf", status="parsing", attempts=1,
         stats={"parse_s": 1.0}, metadata={"original_filename": "manual.pdf"},
     )  # fmt: skip
-    version = type(kb).objects.get(pk=kb.pk).content_version
+    version = content_version(kb.pk)
     Reporter(doc).pages(450, 8076)
     doc.refresh_from_db()
     assert doc.stats == {"parse_s": 1.0, "parse_pages": {"done": 450, "total": 8076}}  # merged, nothing lost
     assert doc.progress == 1  # 450 / 8076 of the parse stage's 0-20 %
     assert doc.metadata == {"original_filename": "manual.pdf"}
-    assert type(kb).objects.get(pk=kb.pk).content_version == version  # the KB's result cache stays valid
+    assert content_version(kb.pk) == version  # the KB's result cache stays valid
     html = client_for(owner).get(reverse("kb:detail", args=[kb.pk])).content.decode()
     assert "450 of 8076 pages read" in html
 

@@ -21,6 +21,7 @@ from kb.models import Document, KnowledgeBase
 from kb.pipeline.store import replace_chunks
 from kb.pipeline.types import ChunkData
 from kb.search import cache, chunk_search
+from kb.search.snapshot import content_version
 from privexbot.metrics.definitions import SEARCH_RESULT_CACHE
 from privexbot.redis import get_client
 from tests.conftest import make_tenant
@@ -54,7 +55,7 @@ def count(outcome: str) -> float:
 
 
 def version(kb) -> int:
-    return KnowledgeBase.objects.values_list("content_version", flat=True).get(pk=kb.pk)
+    return content_version(kb.pk)
 
 
 def dicts(results) -> list[dict]:
@@ -191,7 +192,7 @@ def test_a_rebuilds_switch_misses(kb, owner, no_enqueue, monkeypatch, cache_on, 
     version_before_switch = version(kb)
     rebuild_worker.run(started.pk)
     kb.refresh_from_db()
-    assert kb.generation == 2 and kb.content_version > version_before_switch
+    assert kb.generation == 2 and version(kb) > version_before_switch
     misses = count("miss")
     after = dicts(chunk_search(kb=kb, query=query, mode="hybrid", top_k=3))
     assert count("miss") == misses + 1
@@ -349,7 +350,8 @@ def test_a_bulk_write_bumps_the_version_once_per_transaction_at_its_commit(make_
         replace_chunks(document_id=document.pk, kb_id=kb.pk, language=kb.language, version=1, chunks=chunks,
                        vectors=vecs)  # fmt: skip
         assert own_statistics("kb_content_mark")[0] == 1  # 300 single-row INSERTs, one mark
-        assert own_statistics("kb_knowledgebase")[1] == 0  # the KB row is bumped (and locked) only at commit
+        assert own_statistics("kb_content_version")[1] == 0  # the version row is bumped (and locked) only at commit
+        assert own_statistics("kb_knowledgebase")[1] == 0  # the KB row is never written by a store
         assert version(kb) == before
     after = version(kb)
     assert after > before
@@ -362,12 +364,25 @@ def test_a_bulk_write_bumps_the_version_once_per_transaction_at_its_commit(make_
 def test_the_version_is_never_lowered_by_a_stale_save(make_kb, texts):
     kb = make_kb(name="Stale", embedding_config=MODEL)
     stale = KnowledgeBase.objects.get(pk=kb.pk)
+    made = version(kb)
+    assert made > 0  # the KB's row is made with the KB
     add_chunks(kb, texts[:2], vectors()[:2])
     bumped = version(kb)
-    assert bumped > stale.content_version
+    assert bumped > made
     stale.name = "Renamed"
-    stale.save()  # writes every field, the old content_version too
+    stale.save()  # writes every field of a copy loaded before the bump
     assert version(kb) == bumped  # kept; a name is not served content, so no new version either
+
+
+def test_the_version_row_goes_with_its_kb(make_kb, texts):
+    kb = make_kb(name="Gone", embedding_config=MODEL)
+    add_chunks(kb, texts[:2], vectors()[:2])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM kb_content_version WHERE kb_id = %s", [kb.pk])
+        assert cursor.fetchone()[0] == 1
+        KnowledgeBase.objects.filter(pk=kb.pk).delete()
+        cursor.execute("SELECT count(*) FROM kb_content_version WHERE kb_id = %s", [kb.pk])
+        assert cursor.fetchone()[0] == 0  # no id of a deleted KB is left behind (kb.deletion's trace scan)
 
 
 @pytest.mark.parametrize(
