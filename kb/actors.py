@@ -23,9 +23,12 @@ def process_document(document_id: str) -> None:
     workspace_id = document_parse_workspace(document_id)
     try:
         # A document that must be parsed takes one of its workspace's parse slots (fairness, privexbot.slots);
-        # when they are all taken this thread goes on to other work and the message comes back shortly.
-        with parse_slot(workspace_id) if workspace_id else nullcontext():
-            outcome = runner.process(document_id)
+        # when they are all taken this thread goes on to other work and the message comes back shortly. The slot
+        # is freed as soon as the elements are in hand: a workspace's other uploads may parse while this one is
+        # chunked, embedded and stored (with the slot held for the whole run, one workspace's documents went
+        # through the workers one at a time, whatever their number).
+        with parse_slot(workspace_id) if workspace_id else nullcontext() as slot:
+            outcome = runner.process(document_id, parsed=slot.release if slot is not None else None)
     except SlotsBusy:
         PARSE_SLOT_WAITS.labels(kind="document").inc()
         process_document.send_with_options(args=(str(document_id),), delay=slot_retry_delay_ms())

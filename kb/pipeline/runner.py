@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -137,8 +138,10 @@ def heartbeat(document_id, attempt: int):
 
 
 @log_scope
-def process(document_id) -> Outcome:
-    """The task body of kb.actors.process_document."""
+def process(document_id, *, parsed: Callable[[], object] | None = None) -> Outcome:
+    """The task body of kb.actors.process_document. `parsed`, when given, is called once the document's elements
+    are in hand (parsed, or loaded from storage): the actor frees the workspace's parse slot there, so chunking,
+    embedding and storing never hold it (a run that ends earlier frees it when the actor's slot context ends)."""
     bind(document_id=document_id)
     document = claim(document_id)
     if document is None:
@@ -149,7 +152,7 @@ def process(document_id) -> Outcome:
     started = time.monotonic()
     try:
         with heartbeat(document.pk, reporter.attempt):
-            _run_steps(document, reporter)
+            _run_steps(document, reporter, parsed=parsed)
         logger.info("document ready in %.1fs", time.monotonic() - started)
         metrics.DOCUMENTS_PROCESSED.labels(outcome=metrics.READY).inc()
         return Outcome(DocumentStatus.READY)
@@ -221,7 +224,7 @@ def find_stale() -> Sweep:
 # ---------------------------------------------------------------- the steps
 
 
-def _run_steps(document: Document, reporter: Reporter) -> None:
+def _run_steps(document: Document, reporter: Reporter, *, parsed: Callable[[], object] | None = None) -> None:
     from kb.pipeline import runtime
     from kb.pipeline.chunking import config_hash
     from kb.pipeline.store import NotOwned, embed_with_cache, replace_chunks
@@ -232,6 +235,8 @@ def _run_steps(document: Document, reporter: Reporter) -> None:
 
     started = time.perf_counter()
     elements = load_elements(document, attempt=reporter.attempt, on_pages=reporter.pages)
+    if parsed is not None:
+        parsed()
     timings["parse_s"] = time.perf_counter() - started
     metrics.DOCUMENT_STAGE_SECONDS.labels(stage="parse").observe(timings["parse_s"])
 

@@ -115,11 +115,44 @@ def test_actor_sends_the_retry_its_outcome_asks_for(kb, owner, no_enqueue, monke
 
     sent = []
     monkeypatch.setattr(process_document, "send_with_options", lambda **kw: sent.append(kw))
-    monkeypatch.setattr(runner, "process", lambda pk: runner.Outcome("queued", retry_after_ms=4_000))
+    monkeypatch.setattr(runner, "process", lambda pk, **kw: runner.Outcome("queued", retry_after_ms=4_000))
     process_document.fn("some-id")
-    monkeypatch.setattr(runner, "process", lambda pk: runner.Outcome("ready"))
+    monkeypatch.setattr(runner, "process", lambda pk, **kw: runner.Outcome("ready"))
     process_document.fn("other-id")
     assert sent == [{"args": ("some-id",), "delay": 4_000}]
+
+
+def test_the_parse_slot_is_freed_once_the_elements_are_in_hand(kb, owner, corpus, no_enqueue, monkeypatch):
+    """A document that must be parsed holds its workspace's parse slot (fairness) for the parse only: while it is
+    chunked, embedded and stored, the workspace's next upload may parse."""
+    from kb.actors import process_document
+    from kb.pipeline import runtime
+    from privexbot import slots
+
+    doc = upload(kb, owner, corpus / "md" / "nodejs-fs.md")
+    workspace = str(kb.workspace_id)
+    held_while_chunking = []
+    chunk_for_model = runtime.chunk_for_model
+
+    def chunk_and_look(*args, **kwargs):
+        held_while_chunking.append(slots.slots_held(kind=slots.PARSE, owner=workspace))
+        return chunk_for_model(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "chunk_for_model", chunk_and_look)
+    parses = []
+    load_elements = runner.load_elements
+
+    def load_and_look(*args, **kwargs):
+        parses.append(slots.slots_held(kind=slots.PARSE, owner=workspace))
+        return load_elements(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "load_elements", load_and_look)
+    process_document.fn(str(doc.pk))
+    doc.refresh_from_db()
+    assert doc.status == "ready"
+    assert parses == [1]  # the parse ran inside the slot
+    assert held_while_chunking == [0]  # and the slot was free again before chunking began
+    assert slots.slots_held(kind=slots.PARSE, owner=workspace) == 0
 
 
 def test_sweeper_requeues_silent_documents_and_quarantines_after_the_last_attempt(kb, owner, no_enqueue, monkeypatch):
