@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.db import models
 from django.db.models import Count
 
-from drafts.models import DraftSource, KBDraft
+from drafts.models import DraftSource, KBDraft, PreviewChunks
 from drafts.services import draft_delete, draft_source_remove, draft_update
 from kb.configs import check_description, check_name
 from privexbot.admin_base import DeleteThroughService, ServiceValidatedForm, ViewOnly, changed_values
@@ -75,3 +75,19 @@ class DraftSourceAdmin(ViewOnly, DeleteThroughService, admin.ModelAdmin):
 
     def delete_one(self, request, obj):
         draft_source_remove(draft=obj.draft, source=obj, user=request.user, request=request)
+
+
+@admin.register(PreviewChunks)
+class PreviewChunksAdmin(ViewOnly, admin.ModelAdmin):
+    """The chunk-preview cache (drafts.preview_cache): counts only, the chunks are in a sealed file. Never deleted
+    here: a row removed without its file would leave the file behind; the cache's own expiry and the source's
+    and draft's deletion remove both."""
+
+    list_display = ("source", "config_hash", "model", "complete", "chunk_count", "used_at", "created_at")
+    list_filter = ("complete", "model")
+    list_select_related = ("source__draft",)
+    search_fields = ("=config_hash", "source__name", "=source__id")
+    readonly_fields = tuple(f.name for f in PreviewChunks._meta.fields)
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -93,7 +93,7 @@ def cache_key(*, kb, mode: str, query: str, options: dict[str, Any]) -> str:
             "mode": mode,
             "query": query,
             "options": _canonical(options),
-            "settings": [[name, _canonical(getattr(settings, name, None))] for name in _ranking_setting_names()],
+            "settings": [[name, _canonical(getattr(settings, name))] for name in _ranking_setting_names()],
         },
         sort_keys=True,
         separators=(",", ":"),
