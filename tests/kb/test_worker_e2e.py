@@ -102,7 +102,9 @@ def test_sigkill_mid_document_still_ends_ready_with_exactly_the_expected_chunks(
 
     from kb.pipeline import runner, runtime
 
-    expected = runtime.chunk_for_model(runner.load_elements(doc), kb.chunking_config, "all-MiniLM-L6-v2")
+    expected = runtime.chunk_for_model(
+        runner.load_elements(doc), kb.chunking_config, "all-MiniLM-L6-v2", title=doc.name
+    )  # the worker passes the document's name: it is the chunks' context line
     rows = list(Chunk.objects.filter(document=doc).values_list("index", "content"))
     assert len(rows) == len(expected) == doc.chunk_count
     assert sorted(i for i, _ in rows) == list(range(len(expected)))  # no duplicates, no gaps
@@ -137,7 +139,9 @@ def test_reprocess_while_a_real_worker_is_mid_document_is_refused_and_loses_noth
     wait_finished([doc.pk])
     doc.refresh_from_db()
     assert (doc.status, doc.attempts, doc.version) == (DocumentStatus.READY, 1, 1), doc.error
-    expected = runtime.chunk_for_model(runner.load_elements(doc), kb.chunking_config, "all-MiniLM-L6-v2")
+    expected = runtime.chunk_for_model(
+        runner.load_elements(doc), kb.chunking_config, "all-MiniLM-L6-v2", title=doc.name
+    )  # the worker passes the document's name: it is the chunks' context line
     rows = sorted(Chunk.objects.filter(document=doc).values_list("index", "version", "content"))
     assert [(i, v) for i, v, _ in rows] == [(i, 1) for i in range(len(expected))]  # no gap, no duplicate
     assert [c for _, _, c in rows] == [c.content for c in expected]
