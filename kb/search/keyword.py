@@ -31,8 +31,10 @@ import time
 from django.conf import settings
 from django.db import connection
 
+from kb.search import bm25
+
 EXPLICIT_SYNTAX = re.compile(r'"|(^|\s)-\w|\s+or\s+', re.IGNORECASE)
-RANKINGS = ("idf", "ts_rank", "ts_rank_cd")
+RANKINGS = ("bm25", "idf", "ts_rank", "ts_rank_cd")
 _CACHE: dict[str, tuple[float, object]] = {}  # key -> (monotonic time read, value)
 
 
@@ -115,6 +117,8 @@ def search(
                     [any_term], limit, where, params), None  # fmt: skip
     freqs, floor = _term_frequencies()
     fractions = {lex: freqs.get(lex, floor) for lex in lexemes}
+    if ranking == "bm25":
+        return _bm25(kb_id, language, query, lexemes, fractions, any_term, limit, where, params)
     score, score_params = _idf_score(lexemes, fractions, weights, norm)
     document_weight = float(settings.SEARCH_KEYWORD_DOCUMENT_WEIGHT)
     # length normalisation (norm != 0) makes the bound chunk-dependent: no ideal then
@@ -131,6 +135,25 @@ def search(
         if len(hits) >= limit:
             return hits, ideal
     return run(kb_id, score, score_params, "%s::tsquery", [any_term], limit, where, params, cap, *extra), ideal
+
+
+def _bm25(kb_id, language, query, lexemes, fractions, any_term, limit, where, params):
+    """The bm25 ranking (kb.search.bm25): matched like the idf ranking (rarest terms first within the rank
+    budget, all terms when those match too few rows), phrases of compound words scored beside the terms."""
+    phrase_queries = bm25.phrases(language, query)
+    cap = rows_to_rank(len(lexemes) + len(phrase_queries), limit)
+    kb_rows = _kb_rows(kb_id)
+    selective = selecting_terms(fractions, kb_rows=kb_rows, cap=cap)
+    common = dict(
+        kb_id=kb_id, lexemes=lexemes, phrase_queries=phrase_queries, fractions=fractions, kb_rows=kb_rows, cap=cap,
+        weights=weights_sql(), body_weight=BODY_WEIGHT, limit=limit, where=where, params=params, quote=lexeme_query,
+    )  # fmt: skip
+    if len(selective) < len(lexemes):
+        query_sql = " | ".join(lexeme_query(lex) for lex in selective)
+        hits, ideal = bm25.search(**common, selecting=selective, match_sql="%s::tsquery", match_params=[query_sql])
+        if len(hits) >= limit:
+            return hits, ideal
+    return bm25.search(**common, selecting=lexemes, match_sql="%s::tsquery", match_params=[any_term])
 
 
 def _idf_score(lexemes, fractions, weights, norm) -> tuple[list[str], list]:

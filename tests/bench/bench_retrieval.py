@@ -48,7 +48,8 @@ K = 10
 SPLITS = ("tune", "heldout")
 KNOBS = ("SEARCH_FUSION", "SEARCH_VECTOR_WEIGHT", "SEARCH_TERM_QUERY_WORDS", "SEARCH_TERM_VECTOR_WEIGHT",
          "SEARCH_KEYWORD_CONFIDENCE", "SEARCH_RRF_K", "SEARCH_CANDIDATES", "SEARCH_WEIGHTED_SCORES",
-         "SEARCH_KEYWORD_RANKING", "SEARCH_KEYWORD_HEADING_WEIGHT", "SEARCH_KEYWORD_DOCUMENT_WEIGHT",
+         "SEARCH_KEYWORD_RANKING", "SEARCH_KEYWORD_BM25_K1", "SEARCH_KEYWORD_BM25_B",
+         "SEARCH_KEYWORD_PHRASE_WEIGHT", "SEARCH_KEYWORD_HEADING_WEIGHT", "SEARCH_KEYWORD_DOCUMENT_WEIGHT",
          "SEARCH_EF_SEARCH")  # fmt: skip
 
 
@@ -199,7 +200,8 @@ def run_grid(kbs, sets, variants: list[dict], chunks: int, splits: tuple[str, ..
         row = {"variant": variant, "ndcg": {}, "p50_ms": {}}
         for set_name, (corpus, halves) in sets.items():
             for split in splits:
-                rank = selector_ranker(kbs[corpus], "hybrid", chunks, variant)
+                params = {k: v for k, v in variant.items() if k != "mode"}  # a variant may name another mode
+                rank = selector_ranker(kbs[corpus], variant.get("mode", "hybrid"), chunks, params)
                 figures = evaluate(rank, halves[split])
                 row["ndcg"][f"{set_name}/{split}"] = figures[f"ndcg@{K}"]
                 row["p50_ms"][f"{set_name}/{split}"] = figures["p50_ms"]

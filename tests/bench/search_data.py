@@ -63,7 +63,7 @@ def embed_pages(pages: list[Page], *, verbose: bool = True):
     from kb.pipeline import runtime
     from kb.pipeline.store import embed_with_cache
 
-    texts = [c.content for p in pages for c in p.chunks]
+    texts = [c.embedding_text for p in pages for c in p.chunks]  # the context line + the content, as the worker
     embedder = runtime.embedder(MODEL)
     started = time.perf_counter()
 

@@ -247,6 +247,7 @@ def test_keyword_leg_honours_web_search_syntax(docs_kb):
 
 
 def test_keyword_leg_scores_heading_terms_above_body_terms(make_kb, settings, no_query_cache):
+    settings.SEARCH_KEYWORD_RANKING = "idf"  # its ideal and ties are the idf ranking's (BM25: test_search_bm25.py)
     kb = make_kb(name="headings")
     text = next(t for t in paragraphs(REAL) if "promise" in t.lower())
     plain = add_chunks(kb, [text], vectors()[:1], name="Miscellaneous notes")  # stored first: lower chunk id

@@ -25,6 +25,8 @@ def test_a_chunk_whose_page_covers_the_other_terms_ranks_first(make_kb, settings
     add_chunks(kb, filler, vectors()[4 : 4 + len(filler)], name="filler")
     analyze()
 
+    settings.SEARCH_KEYWORD_RANKING = "idf"  # page evidence is a term of the idf ranking
+
     def top(weight: float):
         settings.SEARCH_KEYWORD_DOCUMENT_WEIGHT = weight
         return chunk_search(kb=kb, query="lantern cupboard", mode="keyword", top_k=5)
