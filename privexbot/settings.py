@@ -539,8 +539,11 @@ SEARCH_WEIGHTED_SCORES = env_choice("SEARCH_WEIGHTED_SCORES", "absolute", {"abso
 SEARCH_KEYWORD_RANKING = env_choice("SEARCH_KEYWORD_RANKING", "bm25", {"bm25", "idf", "ts_rank", "ts_rank_cd"})
 # BM25 (kb/search/bm25.py): term-frequency saturation k1, length normalisation b, weight of compound-word phrases
 SEARCH_KEYWORD_BM25_K1 = env_float("SEARCH_KEYWORD_BM25_K1", 1.2, minimum=0, maximum=10)
-SEARCH_KEYWORD_BM25_B = env_float("SEARCH_KEYWORD_BM25_B", 0.75, minimum=0, maximum=1)
+SEARCH_KEYWORD_BM25_B = env_float("SEARCH_KEYWORD_BM25_B", 0.3, minimum=0, maximum=1)
 SEARCH_KEYWORD_PHRASE_WEIGHT = env_float("SEARCH_KEYWORD_PHRASE_WEIGHT", 1.0, minimum=0, maximum=10)
+# a term the chunk table holds in at most this many rows (by the statistics) has its document frequency counted in
+# the KB (cached for SEARCH_TERM_STATS_SECONDS); a more common one is estimated from the statistics
+SEARCH_KEYWORD_EXACT_DF_ROWS = env_int("SEARCH_KEYWORD_EXACT_DF_ROWS", 5000, minimum=0)
 SEARCH_KEYWORD_NORMALIZATION = env_int("SEARCH_KEYWORD_NORMALIZATION", 0, minimum=0, maximum=63)  # ts_rank bits
 SEARCH_KEYWORD_HEADING_WEIGHT = env_float("SEARCH_KEYWORD_HEADING_WEIGHT", 0.4, minimum=0, maximum=1)
 # page evidence of plain keyword queries: + this times the chunk's document's per-term best scores (0 = off)

@@ -17,7 +17,7 @@ and candidate pool on the Django-docs dev set of tests/bench/bench_search.py):
     SEARCH_TERM_VECTOR_WEIGHT      0.5    ... and fuses with this vector share
     SEARCH_KEYWORD_RANKING         bm25   bm25 | idf | ts_rank | ts_rank_cd (ranking of plain keyword queries)
     SEARCH_KEYWORD_BM25_K1         1.2    BM25 term-frequency saturation (kb/search/bm25.py)
-    SEARCH_KEYWORD_BM25_B          0.75   BM25 length normalisation (0 = none)
+    SEARCH_KEYWORD_BM25_B          0.3    BM25 length normalisation (0 = none)
     SEARCH_KEYWORD_PHRASE_WEIGHT   1.0    weight of a compound word's phrase (html_theme) beside its parts
     SEARCH_KEYWORD_NORMALIZATION   0      ts_rank normalisation bits of the other rankings (0 = none)
     SEARCH_WEIGHTED_SCORES         absolute  weighted fusion on absolute scores (similarity; keyword score over the

@@ -36,6 +36,7 @@ from kb.search import bm25
 EXPLICIT_SYNTAX = re.compile(r'"|(^|\s)-\w|\s+or\s+', re.IGNORECASE)
 RANKINGS = ("bm25", "idf", "ts_rank", "ts_rank_cd")
 _CACHE: dict[str, tuple[float, object]] = {}  # key -> (monotonic time read, value)
+MAX_CACHED = 100_000  # entries of _CACHE (per-KB term counts are most of them)
 
 
 def lexeme_query(lexeme: str) -> str:
@@ -47,7 +48,7 @@ def _cached(key: str, load):
     """`load()`'s value, read again at most every SEARCH_TERM_STATS_SECONDS in this process (statistics that
     an estimate is good enough for: term frequencies, a KB's size)."""
     at, value = _CACHE.get(key, (-1e9, None))
-    if time.monotonic() - at >= float(settings.SEARCH_TERM_STATS_SECONDS):
+    if time.monotonic() - at >= _stats_seconds():
         value = load()
         _CACHE[key] = (time.monotonic(), value)
     return value
@@ -140,20 +141,73 @@ def search(
 def _bm25(kb_id, language, query, lexemes, fractions, any_term, limit, where, params):
     """The bm25 ranking (kb.search.bm25): matched like the idf ranking (rarest terms first within the rank
     budget, all terms when those match too few rows), phrases of compound words scored beside the terms."""
-    phrase_queries = bm25.phrases(language, query)
+    phrase_queries = bm25.phrases(language, query) if float(settings.SEARCH_KEYWORD_PHRASE_WEIGHT) > 0 else []
     cap = rows_to_rank(len(lexemes) + len(phrase_queries), limit)
     kb_rows = _kb_rows(kb_id)
-    selective = selecting_terms(fractions, kb_rows=kb_rows, cap=cap)
+    queries = {lex: lexeme_query(lex) for lex in lexemes} | {phrase: phrase for phrase in phrase_queries}
+    # a phrase is at most as frequent as its rarest part
+    estimates = fractions | {
+        p: min((f for lex, f in fractions.items() if lexeme_query(lex) in p), default=1.0) for p in phrase_queries
+    }
     common = dict(
-        kb_id=kb_id, lexemes=lexemes, phrase_queries=phrase_queries, fractions=fractions, kb_rows=kb_rows, cap=cap,
-        weights=weights_sql(), body_weight=BODY_WEIGHT, limit=limit, where=where, params=params, quote=lexeme_query,
+        kb_id=kb_id, lexemes=lexemes, phrase_queries=phrase_queries, kb_rows=kb_rows, cap=cap, weights=weights_sql(),
+        body_weight=BODY_WEIGHT, limit=limit, where=where, params=params, quote=lexeme_query,
+        frequencies=document_frequencies(kb_id, queries, estimates, kb_rows=kb_rows),
     )  # fmt: skip
+    selective = selecting_terms(fractions, kb_rows=kb_rows, cap=cap)
     if len(selective) < len(lexemes):
         query_sql = " | ".join(lexeme_query(lex) for lex in selective)
-        hits, ideal = bm25.search(**common, selecting=selective, match_sql="%s::tsquery", match_params=[query_sql])
+        hits, ideal = bm25.search(**common, match_sql="%s::tsquery", match_params=[query_sql])
         if len(hits) >= limit:
             return hits, ideal
-    return bm25.search(**common, selecting=lexemes, match_sql="%s::tsquery", match_params=[any_term])
+    return bm25.search(**common, match_sql="%s::tsquery", match_params=[any_term])
+
+
+def document_frequencies(kb_id, queries: dict[str, str], estimates: dict[str, float], *, kb_rows: int) -> dict:
+    """key -> how many of this KB's chunks match queries[key] (a tsquery text). A key the whole table holds in at
+    most SEARCH_KEYWORD_EXACT_DF_ROWS rows by the statistics (`estimates`: its fraction of the table) is counted
+    in the KB, all such keys in one statement over the GIN index, and kept like the statistics; a more common one
+    is estimated as its table fraction times the KB's rows (a count would read every row holding it)."""
+    limit = int(settings.SEARCH_KEYWORD_EXACT_DF_ROWS)
+    table = _table_rows()
+    out, count = {}, {}
+    for key, query in queries.items():
+        if estimates[key] * table > limit:
+            out[key] = estimates[key] * kb_rows
+        elif (hit := _CACHE.get(f"df {kb_id} {key}")) and time.monotonic() - hit[0] < _stats_seconds():
+            out[key] = hit[1]
+        else:
+            count[key] = query
+    if count:
+        keys = list(count)
+        filters = ", ".join("count(*) FILTER (WHERE search_vector @@ %s::tsquery)" for _ in keys)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {filters} FROM kb_chunk WHERE kb_id = %s AND search_vector @@ %s::tsquery",  # noqa: S608
+                [*count.values(), str(kb_id), " | ".join(f"({q})" for q in count.values())],
+            )
+            counted = cursor.fetchone()
+        if len(_CACHE) > MAX_CACHED:  # a process meets many terms: start over rather than grow without bound
+            _CACHE.clear()
+        for key, value in zip(keys, counted, strict=True):
+            out[key] = float(value)
+            _CACHE[f"df {kb_id} {key}"] = (time.monotonic(), float(value))
+    return out
+
+
+def _stats_seconds() -> float:
+    return float(settings.SEARCH_TERM_STATS_SECONDS)
+
+
+def _table_rows() -> float:
+    """The chunk table's rows by the planner's estimate (what the statistics' fractions are of)."""
+
+    def read() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'kb_chunk'::regclass")
+            return float(cursor.fetchone()[0])
+
+    return _cached("table rows", read)
 
 
 def _idf_score(lexemes, fractions, weights, norm) -> tuple[list[str], list]:
