@@ -532,7 +532,7 @@ SEARCH_RRF_K = env_int("SEARCH_RRF_K", 30, minimum=1)
 SEARCH_VECTOR_WEIGHT = env_float("SEARCH_VECTOR_WEIGHT", 0.55, minimum=0, maximum=1)
 # a term-like query (at most this many words, no question; 0 = none is) fuses with SEARCH_TERM_VECTOR_WEIGHT
 SEARCH_TERM_QUERY_WORDS = env_int("SEARCH_TERM_QUERY_WORDS", 6, minimum=0, maximum=100)
-SEARCH_TERM_VECTOR_WEIGHT = env_float("SEARCH_TERM_VECTOR_WEIGHT", 0.5, minimum=0, maximum=1)
+SEARCH_TERM_VECTOR_WEIGHT = env_float("SEARCH_TERM_VECTOR_WEIGHT", 0.4, minimum=0, maximum=1)
 # keyword share scaled by (best keyword score / query's ideal) / this, up to 1; 0 = the keyword leg always counts fully
 SEARCH_KEYWORD_CONFIDENCE = env_float("SEARCH_KEYWORD_CONFIDENCE", 0.0, minimum=0, maximum=1)
 SEARCH_WEIGHTED_SCORES = env_choice("SEARCH_WEIGHTED_SCORES", "absolute", {"absolute", "relative"})
