@@ -145,7 +145,8 @@ def replace_chunks(
 ) -> None:  # fmt: skip
     """Delete the document's chunks of one index generation and insert the new ones. Must run inside the
     caller's transaction (together with the status change), so readers see either the old chunks or the new ones.
-    Each row's search_vector is its context line at weight B and its content at D; its content_hash is the sha256
+    Each row's search_vector is kb_search_vector(language, context, content) (kb migration 0012: the context line at
+    weight B, the content at D, dotted names split into their parts); its content_hash is the sha256
     of its embedding_text, the embedding cache's key (so deletion finds the cached vectors of its text).
     generation: the generation written (a rebuild's new one, kb.rebuild_worker); None = the KB's serving one.
     made_for: the serving generation whose settings made these chunks (the worker passes the one it read when it
@@ -174,7 +175,7 @@ def replace_chunks(
             "INSERT INTO kb_chunk (document_id, kb_id, generation, version, index, context, content, content_hash,"
             " token_count, word_count, char_count, truncated, metadata, {column}, search_vector, created_at)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " setweight(to_tsvector(%s::regconfig, %s), 'B') || to_tsvector(%s::regconfig, %s), now())"
+            " kb_search_vector(%s::regconfig, %s, %s), now())"
         )
         .format(column=psycopg_sql.Identifier(column))
         .as_string(connection.connection)
@@ -189,7 +190,7 @@ def replace_chunks(
                 (
                     document_id, kb_id, generation, version, c.index, c.context, c.content, text_hash(c.embedding_text),
                     c.token_count, c.word_count, c.char_count, c.truncated, Jsonb(c.metadata), vectors[start + i],
-                    language, c.context, language, c.content,
+                    language, c.context, c.content,
                 )
                 for i, c in enumerate(chunks[start : start + batch])
             ]  # fmt: skip

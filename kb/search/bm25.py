@@ -46,7 +46,10 @@ def phrases(language: str, query: str) -> list[str]:
     if not words:
         return []
     with connection.cursor() as cursor:
-        cursor.execute("SELECT phraseto_tsquery(%s::regconfig, w)::text FROM unnest(%s::text[]) w", [language, words])
+        cursor.execute(
+            "SELECT phraseto_tsquery(%s::regconfig, kb_keyword_text(w))::text FROM unnest(%s::text[]) w",
+            [language, words],
+        )
         found = [row[0] for row in cursor.fetchall()]
     return list(dict.fromkeys(q for q in found if q and "<" in q))
 

@@ -11,7 +11,8 @@ terms (those that can score highest); the other terms still score them. Ranking 
 
 Headings count more than body text: a chunk's heading path (page title > section > subsection) is what the
 chunk is about, and a question usually names that topic. The write path stores
-setweight(to_tsvector(lang, headings), 'B') || to_tsvector(lang, content) (content is weight D), so heading
+kb_search_vector(lang, context, content) (kb migration 0012: the context line at weight B, the content at D;
+both through kb_keyword_text, which splits dotted names, as every query here is), so heading
 terms also select rows, and every ranking here passes the weights {D 0.1, C 0.2, B heading weight, A 1.0}:
 SEARCH_KEYWORD_HEADING_WEIGHT (default 0.4, ts_rank's own B weight: a heading term is worth four body
 occurrences; 0.1 = headings count as body text).
@@ -102,13 +103,13 @@ def search(
     norm = int(settings.SEARCH_KEYWORD_NORMALIZATION)
     weights = weights_sql()
     if EXPLICIT_SYNTAX.search(query):
-        q_sql, q_params = "websearch_to_tsquery(%s::regconfig, %s)", [language, query]
+        q_sql, q_params = "websearch_to_tsquery(%s::regconfig, kb_keyword_text(%s))", [language, query]
         return _run(
             kb_id, f"ts_rank_cd({weights}, c.search_vector, {q_sql}, {norm})", q_params, q_sql, q_params, limit,
             where, params,
         ), None  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute("SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s))", [language, query])
+        cursor.execute("SELECT tsvector_to_array(to_tsvector(%s::regconfig, kb_keyword_text(%s)))", [language, query])
         lexemes = sorted(cursor.fetchone()[0] or [])
     if not lexemes:
         return {}, None

@@ -417,17 +417,19 @@ def test_evaluate_search_command(docs_kb, owner, tmp_path, capsys, no_query_cach
 
 
 def test_migration_rewrites_search_vectors_as_the_write_path_does(make_kb, no_query_cache):
-    """kb/migrations/0004 recomputes existing rows from their heading path: for a chunk whose context line is that
-    path, it must produce exactly what replace_chunks stores (the context at weight B, the content at D)."""
+    """kb/migrations/0012 recomputes existing rows from their context line and content: it must produce exactly
+    what replace_chunks stores (the context at weight B, the content at D, dotted names split)."""
     import importlib
 
-    forward = importlib.import_module("kb.migrations.0004_search_vector_headings").FORWARD
+    forward = importlib.import_module("kb.migrations.0012_keyword_text_splits_names").REWRITE
     kb = make_kb(name="migrated")
-    add_chunks(kb, list(paragraphs(REAL)[:5]), vectors()[:5], name="Promise chains")
+    texts = list(paragraphs(REAL)[:4]) + ["Set sphinx.ext.autodoc in conf.py (see https://example.org/a/b)."]
+    add_chunks(kb, texts, vectors()[:5], name="Promise chains")
     with connection.cursor() as cursor:
         cursor.execute("SELECT id, search_vector::text FROM kb_chunk WHERE kb_id = %s ORDER BY id", [str(kb.pk)])
         written = cursor.fetchall()
         assert all("'promis':" in vector and "B" in vector for _, vector in written)  # heading at weight B
+        assert "'autodoc':" in written[-1][1] and "'sphinx.ext.autodoc'" not in written[-1][1]  # a dotted name split
         cursor.execute("UPDATE kb_chunk SET search_vector = NULL WHERE kb_id = %s", [str(kb.pk)])
         cursor.execute(forward)
         cursor.execute("SELECT id, search_vector::text FROM kb_chunk WHERE kb_id = %s ORDER BY id", [str(kb.pk)])

@@ -104,3 +104,24 @@ def test_a_compound_word_ranks_the_chunks_that_say_it_first(make_kb, settings, f
     settings.SEARCH_KEYWORD_PHRASE_WEIGHT = 0.0
     off = scores(kb, "html_theme")
     assert off[loose] > off[exact]  # without the phrase term the short chunk saying both parts twice wins
+
+
+def test_names_inside_dotted_paths_are_found_by_their_parts(make_kb, filler, no_query_cache):
+    """kb_keyword_text (kb migration 0012): PostgreSQL's parser reads a dotted path as one token; split, its parts
+    are searchable, and a dotted query matches the path as a phrase of its parts."""
+    kb = make_kb(name="bm25-dotted")
+    builder = "The builder sphinx.builders.dirhtml.DirectoryHTMLBuilder writes one directory per page."
+    docname = "Read env.docname to know which document is being processed."
+    autodoc = "Enable sphinx.ext.autodoc in the extensions list. " + filler[0]
+    loose = "The autodoc extension and the ext folder of sphinx. Sphinx ships autodoc."
+    add_chunks(kb, [builder, docname, autodoc, loose] + filler[1:20], vectors()[:23], name="Reference")
+    analyze()
+    assert list(scores(kb, "DirectoryHTMLBuilder")) == [builder]
+    assert list(scores(kb, "docname")) == [docname]
+    dotted = scores(kb, "sphinx.ext.autodoc")
+    assert dotted[autodoc] > dotted[loose]  # the phrase of its parts, not the parts anywhere
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # the stored text is untouched: only its tokenisation splits the path
+        cursor.execute("SELECT content FROM kb_chunk WHERE kb_id = %s AND content = %s", [str(kb.pk), builder])
+        assert cursor.fetchone() == (builder,)
