@@ -533,6 +533,8 @@ SEARCH_VECTOR_WEIGHT = env_float("SEARCH_VECTOR_WEIGHT", 0.55, minimum=0, maximu
 # a term-like query (at most this many words, no question; 0 = none is) fuses with SEARCH_TERM_VECTOR_WEIGHT
 SEARCH_TERM_QUERY_WORDS = env_int("SEARCH_TERM_QUERY_WORDS", 6, minimum=0, maximum=100)
 SEARCH_TERM_VECTOR_WEIGHT = env_float("SEARCH_TERM_VECTOR_WEIGHT", 0.4, minimum=0, maximum=1)
+# ... and with this fusion ("" = SEARCH_FUSION)
+SEARCH_TERM_FUSION = env_choice("SEARCH_TERM_FUSION", "", {"", "weighted", "rrf", "dbsf"})
 # keyword share scaled by (best keyword score / query's ideal) / this, up to 1; 0 = the keyword leg always counts fully
 SEARCH_KEYWORD_CONFIDENCE = env_float("SEARCH_KEYWORD_CONFIDENCE", 0.0, minimum=0, maximum=1)
 SEARCH_WEIGHTED_SCORES = env_choice("SEARCH_WEIGHTED_SCORES", "absolute", {"absolute", "relative"})

@@ -41,11 +41,15 @@ def _hydrate(kb_id, ids: list[int]) -> dict[int, dict[str, Any]]:
     }  # fmt: skip
 
 
+def _term_like(query: str) -> bool:
+    return fusion.term_like(query, max_words=int(settings.SEARCH_TERM_QUERY_WORDS))
+
+
 def _shares(query, keyword_hits, keyword_ideal, *, vector_weight, term_vector_weight, keyword_confidence):
     """(vector share, keyword share) of this query's fusion; see chunk_search."""
     if vector_weight is not None:
         weight = float(vector_weight)
-    elif fusion.term_like(query, max_words=int(settings.SEARCH_TERM_QUERY_WORDS)):
+    elif _term_like(query):
         weight = float(term_vector_weight if term_vector_weight is not None else settings.SEARCH_TERM_VECTOR_WEIGHT)
     else:
         weight = float(settings.SEARCH_VECTOR_WEIGHT)
@@ -78,7 +82,8 @@ def chunk_search(
 ) -> list[SearchResult]:
     """Ranked chunks of `kb` for `query`. `kb` must come from the access funnel (kb_get_for_user).
 
-    mode: hybrid | vector | keyword. fusion_method (hybrid; None = SEARCH_FUSION): rrf (sum over legs of
+    mode: hybrid | vector | keyword. fusion_method (hybrid; None = SEARCH_FUSION, or SEARCH_TERM_FUSION when set for
+    a term-like query without a vector_weight): rrf (sum over legs of
     w / (k + rank), k = rrf_k_value or SEARCH_RRF_K, w = 2 * vector share for the vector leg and 2 * keyword share
     for the keyword leg), weighted (shares times absolute scores: similarity, keyword score over the query's ideal)
     or dbsf (shares times each leg's scores rescaled by their mean and spread for the query; kb.search.fusion).
@@ -92,6 +97,9 @@ def chunk_search(
     `timings`, when given, receives seconds per step.
     """
     query = (query or "").strip()
+    if not fusion_method and settings.SEARCH_TERM_FUSION and vector_weight is None:
+        # a term-like query may fuse its own way (its vector share is SEARCH_TERM_VECTOR_WEIGHT, see _shares)
+        fusion_method = settings.SEARCH_TERM_FUSION if _term_like(query) else None
     fusion_method = fusion_method or settings.SEARCH_FUSION
     if mode not in MODES:
         raise SearchError(f"mode must be one of {MODES}")

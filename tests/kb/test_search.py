@@ -234,6 +234,23 @@ def test_hybrid_results_carry_fused_and_per_leg_scores(docs_kb, no_query_cache):
     assert json.dumps([r.to_dict() for r in results])  # serialisable for the API
 
 
+def test_term_like_queries_fuse_with_search_term_fusion_when_set(docs_kb, settings, no_query_cache):
+    kb, _, _ = docs_kb
+    settings.SEARCH_RESULT_CACHE_SECONDS = 0
+
+    def scores(query: str, **options) -> list[tuple[int, float]]:
+        return [(r.chunk_id, r.score) for r in chunk_search(kb=kb, query=query, mode="hybrid", top_k=10, **options)]
+
+    term, question = "promise callbacks", "How do promise callbacks run?"
+    term_share = settings.SEARCH_TERM_VECTOR_WEIGHT
+    settings.SEARCH_TERM_FUSION = "rrf"
+    assert scores(term) == scores(term, fusion_method="rrf", vector_weight=term_share)
+    assert scores(question) == scores(question, fusion_method=settings.SEARCH_FUSION)  # a question: unchanged
+    settings.SEARCH_TERM_FUSION = ""  # unset: every query fuses with SEARCH_FUSION
+    assert scores(term) == scores(term, fusion_method=settings.SEARCH_FUSION)
+    assert scores(term) != scores(term, fusion_method="rrf", vector_weight=term_share)
+
+
 def test_keyword_leg_honours_web_search_syntax(docs_kb):
     kb, _, _ = docs_kb
     results = chunk_search(kb=kb, query="promises", mode="keyword", top_k=50)
