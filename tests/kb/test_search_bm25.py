@@ -16,6 +16,7 @@ FILLER_WORDS = ("lantern", "cupboard", "theme", "html", "ledger")
 def no_query_cache(settings):
     settings.EMBEDDING_CACHE_TTL = 0
     settings.SEARCH_RESULT_CACHE_SECONDS = 0
+    settings.SEARCH_TERM_STATS_SECONDS = 0  # read the statistics of this test's ANALYZE, not an earlier test's
 
 
 @pytest.fixture
