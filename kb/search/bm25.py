@@ -40,18 +40,14 @@ def compound_words(query: str) -> list[str]:
     return list(dict.fromkeys(COMPOUND.findall(query)))
 
 
-def phrases(language: str, query: str) -> list[str]:
-    """tsqueries (text) of the query's compound words whose parts PostgreSQL splits into two lexemes or more."""
-    words = compound_words(query)
-    if not words:
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT phraseto_tsquery(%s::regconfig, kb_keyword_text(w))::text FROM unnest(%s::text[]) w",
-            [language, words],
-        )
-        found = [row[0] for row in cursor.fetchall()]
-    return list(dict.fromkeys(q for q in found if q and "<" in q))
+PHRASES_SQL = "ARRAY(SELECT phraseto_tsquery(%s::regconfig, kb_keyword_text(w))::text FROM unnest(%s::text[]) w)"
+
+
+def phrases(found: list[str] | None) -> list[str]:
+    """The phrase tsqueries (text) worth scoring among PHRASES_SQL's results for the query's compound words: those
+    whose parts PostgreSQL splits into two lexemes or more, each once. keyword.search reads PHRASES_SQL in the
+    statement that reads the query's lexemes (one round trip)."""
+    return list(dict.fromkeys(q for q in found or [] if q and "<" in q))
 
 
 def idf(df: float, total: float) -> float:

@@ -108,9 +108,15 @@ def search(
             kb_id, f"ts_rank_cd({weights}, c.search_vector, {q_sql}, {norm})", q_params, q_sql, q_params, limit,
             where, params,
         ), None  # fmt: skip
+    # the phrases of the query's compound words (bm25 only) come in the same statement as its lexemes
+    words = bm25.compound_words(query) if ranking == "bm25" and float(settings.SEARCH_KEYWORD_PHRASE_WEIGHT) else []
     with connection.cursor() as cursor:
-        cursor.execute("SELECT tsvector_to_array(to_tsvector(%s::regconfig, kb_keyword_text(%s)))", [language, query])
-        lexemes = sorted(cursor.fetchone()[0] or [])
+        cursor.execute(
+            f"SELECT tsvector_to_array(to_tsvector(%s::regconfig, kb_keyword_text(%s))), {bm25.PHRASES_SQL}",
+            [language, query, language, words],
+        )
+        found, phrase_found = cursor.fetchone()
+        lexemes = sorted(found or [])
     if not lexemes:
         return {}, None
     any_term = " | ".join(lexeme_query(lex) for lex in lexemes)
@@ -120,7 +126,7 @@ def search(
     freqs, floor = _term_frequencies()
     fractions = {lex: freqs.get(lex, floor) for lex in lexemes}
     if ranking == "bm25":
-        return _bm25(kb_id, language, query, lexemes, fractions, any_term, limit, where, params)
+        return _bm25(kb_id, bm25.phrases(phrase_found), lexemes, fractions, any_term, limit, where, params)
     score, score_params = _idf_score(lexemes, fractions, weights, norm)
     document_weight = float(settings.SEARCH_KEYWORD_DOCUMENT_WEIGHT)
     # length normalisation (norm != 0) makes the bound chunk-dependent: no ideal then
@@ -139,10 +145,9 @@ def search(
     return run(kb_id, score, score_params, "%s::tsquery", [any_term], limit, where, params, cap, *extra), ideal
 
 
-def _bm25(kb_id, language, query, lexemes, fractions, any_term, limit, where, params):
+def _bm25(kb_id, phrase_queries, lexemes, fractions, any_term, limit, where, params):
     """The bm25 ranking (kb.search.bm25): matched like the idf ranking (rarest terms first within the rank
     budget, all terms when those match too few rows), phrases of compound words scored beside the terms."""
-    phrase_queries = bm25.phrases(language, query) if float(settings.SEARCH_KEYWORD_PHRASE_WEIGHT) > 0 else []
     cap = rows_to_rank(len(lexemes) + len(phrase_queries), limit)
     kb_rows = _kb_rows(kb_id)
     queries = {lex: lexeme_query(lex) for lex in lexemes} | {phrase: phrase for phrase in phrase_queries}
