@@ -62,14 +62,14 @@ def search(
     chunks in this KB (keyword.document_frequencies); `quote`: a lexeme -> its tsquery text (keyword.lexeme_query:
     one quoting rule)."""
     k1, b = float(settings.SEARCH_KEYWORD_BM25_K1), float(settings.SEARCH_KEYWORD_BM25_B)
-    phrase_weight = float(settings.SEARCH_KEYWORD_PHRASE_WEIGHT)
+    phrase_weight = float(settings.SEARCH_KEYWORD_PHRASE_WEIGHT)  # keyword.search passes no phrases at weight 0
     tf_scale = 1.0 / (body_weight * TS_RANK_ONE)
     columns, column_params, terms = [], [], []  # terms: (column, weight * idf)
     for i, lex in enumerate(lexemes):
         columns.append(f"ts_rank({weights}, c.search_vector, %s::tsquery, 0) * {tf_scale!r} AS f{i}")
         column_params.append(quote(lex))
         terms.append((f"f{i}", idf(frequencies[lex], kb_rows)))
-    for j, phrase in enumerate(phrase_queries if phrase_weight > 0 else []):
+    for j, phrase in enumerate(phrase_queries):
         columns.append(f"(c.search_vector @@ %s::tsquery)::int::float8 AS p{j}")
         column_params.append(phrase)
         terms.append((f"p{j}", phrase_weight * idf(frequencies[phrase], kb_rows)))

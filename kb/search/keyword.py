@@ -48,11 +48,23 @@ def lexeme_query(lexeme: str) -> str:
 def _cached(key: str, load):
     """`load()`'s value, read again at most every SEARCH_TERM_STATS_SECONDS in this process (statistics that
     an estimate is good enough for: term frequencies, a KB's size)."""
-    at, value = _CACHE.get(key, (-1e9, None))
-    if time.monotonic() - at >= _stats_seconds():
+    found, value = _fresh(key)
+    if not found:
         value = load()
-        _CACHE[key] = (time.monotonic(), value)
+        _keep(key, value)
     return value
+
+
+def _fresh(key: str) -> tuple[bool, object]:
+    """(True, value) while `key` was read less than SEARCH_TERM_STATS_SECONDS ago here, else (False, None)."""
+    at, value = _CACHE.get(key, (-1e9, None))
+    return (True, value) if time.monotonic() - at < _stats_seconds() else (False, None)
+
+
+def _keep(key: str, value) -> None:
+    if len(_CACHE) > MAX_CACHED:  # a process meets many terms: start over rather than grow without bound
+        _CACHE.clear()
+    _CACHE[key] = (time.monotonic(), value)
 
 
 def _term_frequencies() -> tuple[dict[str, float], float]:
@@ -180,8 +192,8 @@ def document_frequencies(kb_id, queries: dict[str, str], estimates: dict[str, fl
     for key, query in queries.items():
         if estimates[key] * table > limit:
             out[key] = estimates[key] * kb_rows
-        elif (hit := _CACHE.get(f"df {kb_id} {key}")) and time.monotonic() - hit[0] < _stats_seconds():
-            out[key] = hit[1]
+        elif (cached := _fresh(f"df {kb_id} {key}"))[0]:
+            out[key] = cached[1]
         else:
             count[key] = query
     if count:
@@ -193,11 +205,9 @@ def document_frequencies(kb_id, queries: dict[str, str], estimates: dict[str, fl
                 [*count.values(), str(kb_id), " | ".join(f"({q})" for q in count.values())],
             )
             counted = cursor.fetchone()
-        if len(_CACHE) > MAX_CACHED:  # a process meets many terms: start over rather than grow without bound
-            _CACHE.clear()
         for key, value in zip(keys, counted, strict=True):
             out[key] = float(value)
-            _CACHE[f"df {kb_id} {key}"] = (time.monotonic(), float(value))
+            _keep(f"df {kb_id} {key}", float(value))
     return out
 
 
