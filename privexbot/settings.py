@@ -558,9 +558,15 @@ SEARCH_TERM_STATS_SECONDS = env_float("SEARCH_TERM_STATS_SECONDS", 600, minimum=
 # every option (kb/search/cache.py): the same question again costs a lookup and one hydration. 0 = no result cache.
 SEARCH_RESULT_CACHE_SECONDS = env_int("SEARCH_RESULT_CACHE_SECONDS", 600, minimum=0)
 CHUNK_PROCESSING_BATCH_SIZE = env_int("CHUNK_PROCESSING_BATCH_SIZE", 100, minimum=1)
-EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32, minimum=1, maximum=1024)
+# Texts per ONNX call. Small batches pad least (each batch is padded to its longest text) and cost this CPU
+# encoder almost nothing per call: measured on 8-chunk pages (issue 18), a document's chunks encoded alone ran
+# at 24 chunks/s in batches of 8 and 30-33 in batches of 2-4, against 34-37 for all texts sorted together.
+EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 4, minimum=1, maximum=1024)
 VECTOR_UPSERT_BATCH_SIZE = env_int("VECTOR_UPSERT_BATCH_SIZE", 100, minimum=1)
-PARSE_MAX_MEMORY_MB = env_int("PARSE_MAX_MEMORY_MB", 2048, minimum=256)
+# Address space (RLIMIT_AS) of a parse child, not its resident memory: the parsers' imports alone map ~1.5 GB, and
+# the 131 MiB, 8,076-page PDF of bench_large_pdf took the child to 1,981 MiB of address space at 982 MiB resident
+# (issue 18), so 2,048 left large born-digital files no room. A decompression bomb still stops at 3 GB.
+PARSE_MAX_MEMORY_MB = env_int("PARSE_MAX_MEMORY_MB", 3072, minimum=256)
 # Each file's CPU budget grows with it (kb/pipeline/budget.py): base + per page (pages counted at most one
 # per KB) + per MB (a DOCX/XLSX's expanded size), up to the ceiling; its wall clock is twice that plus 30 s,
 # at most PARSE_TIMEOUT. A 2,500-page manual gets about 1,300 s; a 9 KB one-page PDF built to be slow, 30 s.

@@ -130,11 +130,11 @@ def worker_process(transactional_db):
     started = []
     root = Path(__file__).resolve().parents[1]
 
-    def start(**env_overrides):
+    def start(threads: int = 1, **env_overrides):
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "privexbot.settings_test"}
         env["PRIVEXBOT_DB_NAME"] = connection.settings_dict["NAME"]
         env.update({k: str(v) for k, v in env_overrides.items()})
-        cmd = [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "1"]
+        cmd = [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(threads)]
         proc = subprocess.Popen(cmd, cwd=root, env=env, start_new_session=True)
         started.append(proc)
         return proc

@@ -113,12 +113,19 @@ def get_embedder(
 def encode_in_turn(
     embedder: Embedder, texts: list[str], *, batch_size: int, threads: int = 0, scope: str = ""
 ) -> np.ndarray:
-    """embedder.encode, each batch in one of this machine's encode turns (embedding.turns): encodes running at once
-    never ask for more threads than there are cores. threads: what the embedder was built with (0: every core);
-    scope: the installation whose workers take turns together. For the workers' document embeddings, not for
-    query embeddings."""
+    """embedder.encode in one of this machine's encode turns (embedding.turns): encodes running at once never ask
+    for more threads than there are cores. threads: what the embedder was built with (0: every core); scope: the
+    installation whose workers take turns together. For the workers' document embeddings, not for query
+    embeddings.
+
+    One turn for the whole call, not one per model batch: the workers call with one group of a document's texts
+    (EMBEDDING_BATCH_SIZE * 8, about a second of encoding), so a long document still lets another encode in
+    between its groups, while a small document's encode runs whole. Per batch, two processes' small documents
+    took alternate batches, finished their encodes together and then both parsed and stored while the cores
+    idled (issue 18)."""
     slots = slots_for(threads or cpu_count())
-    return embedder.encode(texts, batch_size=batch_size, turn=lambda: encode_turn(slots, scope=scope))
+    with encode_turn(slots, scope=scope):
+        return embedder.encode(texts, batch_size=batch_size)
 
 
 def verify_embedder(embedder: Embedder, reference_texts: list[str]) -> float:

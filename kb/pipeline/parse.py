@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 _POLL_SECONDS = 0.05
+_FIRST_POLL_SECONDS = 0.002
 
 
 def parse_file(
@@ -278,9 +279,13 @@ def _run_child(
 
 
 def _watch(proc: subprocess.Popen, monitor: _ChildMonitor, results) -> bool:
-    """Poll until the request ends or the child exits; kill it when one item exceeds its wall-clock limit."""
+    """Poll until the request ends or the child exits; kill it when one item exceeds its wall-clock limit.
+    The first polls come quickly: a small page parses in a few milliseconds, and a fixed 50 ms wait was most of
+    its parse stage (issue 18's many-small-documents case); a long parse is polled every _POLL_SECONDS."""
+    delay = _FIRST_POLL_SECONDS
     while not monitor.ended and proc.poll() is None:
-        time.sleep(_POLL_SECONDS)
+        time.sleep(delay)
+        delay = min(_POLL_SECONDS, delay * 2)
         monitor.read(results)
         if monitor.current is not None and time.monotonic() - monitor.current_since > monitor.current_timeout:
             proc.kill()

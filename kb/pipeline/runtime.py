@@ -8,6 +8,7 @@ per process.
 from __future__ import annotations
 
 import json
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -52,18 +53,31 @@ def embedder(model_name: str):
     )
 
 
+_document_encoders: dict[tuple, object] = {}
+_document_encoders_lock = threading.Lock()
+
+
 def document_encoder(model_name: str):
-    """The workers' encode for document chunks: batches of EMBEDDING_BATCH_SIZE, each call in one of this machine's
-    encode turns (kb.pipeline.embedding.turns), so worker processes and threads never oversubscribe the cores."""
+    """The workers' encode for document chunks, one per process and model: concurrent calls of the process's
+    threads are combined into one encode (kb.pipeline.embedding.combine), in batches of EMBEDDING_BATCH_SIZE, each
+    batch in one of this machine's encode turns (kb.pipeline.embedding.turns), so worker processes and threads
+    never oversubscribe the cores."""
     from kb.pipeline.embed import encode_in_turn
+    from kb.pipeline.embedding.combine import CombinedEncoder
 
     model, threads = embedder(model_name), settings.EMBEDDING_THREADS
     database = settings.DATABASES["default"]
     # The installation: its workers on this machine share the cores; another install or test session has its own.
     scope = f"{settings.VAR_DIR}|{database.get('HOST')}|{database.get('PORT')}|{database.get('NAME')}"
-    return lambda texts: encode_in_turn(
-        model, texts, batch_size=settings.EMBEDDING_BATCH_SIZE, threads=threads, scope=scope
-    )
+    batch_size = settings.EMBEDDING_BATCH_SIZE
+    # One per configuration, so that every thread of the process shares it (a test's settings change makes another).
+    key = (model_name, settings.EMBEDDING_BACKEND, threads, scope, batch_size)
+    with _document_encoders_lock:
+        if key not in _document_encoders:
+            _document_encoders[key] = CombinedEncoder(
+                lambda texts: encode_in_turn(model, texts, batch_size=batch_size, threads=threads, scope=scope)
+            )
+        return _document_encoders[key]
 
 
 def chunk_for_model(

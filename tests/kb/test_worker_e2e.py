@@ -154,3 +154,26 @@ def test_reprocess_while_a_real_worker_is_mid_document_is_refused_and_loses_noth
     rows = sorted(Chunk.objects.filter(document=doc).values_list("index", "version", "content"))
     assert [(i, v) for i, v, _ in rows] == [(i, 2) for i in range(len(expected))]
     assert [c for _, _, c in rows] == [c.content for c in expected]
+
+
+def test_threads_of_one_worker_share_encodes_and_each_chunk_gets_its_own_vector(worker_process, kb, owner, corpus):
+    """Three threads of one worker process: their documents' encodes are combined into shared calls
+    (kb.pipeline.embedding.combine); every stored vector is still the one its own text gets encoded alone."""
+    import numpy as np
+
+    from kb.pipeline import runtime
+    from kb.pipeline.types import embedding_text
+
+    worker_process(threads=3)
+    names = ["md/nodejs-path.md", "md/nodejs-url.md", "md/nodejs-dns.md", "md/zstd-CONTRIBUTING.md",
+             "md/pikepdf-README.md", "md/camelot-README.md"]  # fmt: skip
+    docs = [upload(kb, owner, corpus / name) for name in names]
+    statuses = wait_finished([d.pk for d in docs])
+    assert set(statuses.values()) == {"ready"}, statuses
+
+    rows = list(Chunk.objects.filter(document__in=docs).values_list("document_id", "context", "content", "embedding"))
+    assert len({document for document, *_ in rows}) == len(names)
+    alone = runtime.embedder("all-MiniLM-L6-v2").encode([embedding_text(c, t) for _, c, t, _ in rows], batch_size=1)
+    stored = np.array([np.asarray(e, dtype=np.float32) for *_, e in rows])
+    cosines = (alone * stored).sum(axis=1)  # both unit length
+    assert cosines.min() > 0.9999, f"a chunk got another text's vector (min cosine {cosines.min():.5f})"

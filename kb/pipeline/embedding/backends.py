@@ -6,18 +6,14 @@ and, when the config has a Normalize module, L2 normalisation), as float32 array
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from .cache import pad_token_id
 from .spec import ModelSpec
-
-Turn = Callable[[], contextlib.AbstractContextManager]  # embedding.turns.encode_turn, bound to its slots
 
 
 def cpu_count() -> int:
@@ -96,8 +92,8 @@ class Embedder:
         """Token counts in the model's own tokenizer, special tokens included, never truncated."""
         return [len(enc.ids) for enc in self._counter.encode_batch(list(texts))]
 
-    def encode(self, texts: list[str], *, batch_size: int = 32, turn: Turn | None = None) -> np.ndarray:
-        """Vectors of `texts`, in order. turn: entered around each batch's compute (embedding.turns)."""
+    def encode(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+        """Vectors of `texts`, in order (the workers' encodes take turns around the call: embed.encode_in_turn)."""
         raise NotImplementedError
 
     def _empty(self) -> np.ndarray:
@@ -135,7 +131,7 @@ class OnnxEmbedder(Embedder):
         self._session = ort.InferenceSession(self.model_file, options, providers=["CPUExecutionProvider"])
         self._inputs = [i.name for i in self._session.get_inputs()]
 
-    def encode(self, texts: list[str], *, batch_size: int = 32, turn: Turn | None = None) -> np.ndarray:
+    def encode(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
         if not texts:
             return self._empty()
         encodings = self._tokenizer.encode_batch(list(texts))
@@ -157,9 +153,7 @@ class OnnxEmbedder(Embedder):
                 feed["input_ids"][r, :n] = enc.ids
                 feed["attention_mask"][r, :n] = 1
                 feed["token_type_ids"][r, :n] = enc.type_ids
-            # A turn per batch, not per call: a document's encode waits at most one batch behind another's.
-            with turn() if turn else contextlib.nullcontext():
-                hidden = self._session.run(None, {name: feed[name] for name in self._inputs})[0]
+            hidden = self._session.run(None, {name: feed[name] for name in self._inputs})[0]
             out[rows] = pool(hidden, feed["attention_mask"], self.spec.pooling)
         return l2_normalize(out) if self.normalized else out
 
@@ -176,11 +170,10 @@ class TorchEmbedder(Embedder):
 
             torch.set_num_threads(threads)
 
-    def encode(self, texts: list[str], *, batch_size: int = 32, turn: Turn | None = None) -> np.ndarray:
+    def encode(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
         if not texts:
             return self._empty()
-        with turn() if turn else contextlib.nullcontext():
-            return self._encode(texts, batch_size)
+        return self._encode(texts, batch_size)
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         # normalize_embeddings follows the config (a Normalize module already normalises; a dot
