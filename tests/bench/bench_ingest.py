@@ -236,7 +236,7 @@ def run_case(label: str, kb, user, paths, *, db_name: str, torch: bool, after=No
         stop_worker(worker)
     texts = embedded_texts(ids)
     sample = texts if len(texts) <= BARE_SAMPLE else texts[:: -(-len(texts) // BARE_SAMPLE)]
-    rates = bare_encode(sample, runs=3 if len(sample) <= 500 else 1, torch=torch)
+    rates = bare_encode(sample, runs=3, torch=torch)
     report(label, ids, stats, texts, elapsed, cpu, rates, len(sample))
     return extra
 
