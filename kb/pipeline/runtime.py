@@ -70,8 +70,9 @@ def document_encoder(model_name: str):
     # The installation: its workers on this machine share the cores; another install or test session has its own.
     scope = f"{settings.VAR_DIR}|{database.get('HOST')}|{database.get('PORT')}|{database.get('NAME')}"
     batch_size = settings.EMBEDDING_BATCH_SIZE
-    # One per configuration, so that every thread of the process shares it (a test's settings change makes another).
-    key = (model_name, settings.EMBEDDING_BACKEND, threads, scope, batch_size)
+    # One per embedder object and configuration: every thread of the process shares it (the embedder is the
+    # process-wide one of get_embedder; another embedder or a settings change makes another).
+    key = (model, threads, scope, batch_size)
     with _document_encoders_lock:
         if key not in _document_encoders:
             _document_encoders[key] = CombinedEncoder(
