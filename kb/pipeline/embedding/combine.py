@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,8 +30,6 @@ class _Request:
     vectors: np.ndarray | None = None
     error: BaseException | None = None
     done: bool = False
-    # filled by the leader: which requests shared this request's call (for tests and metrics)
-    combined_with: int = field(default=0)
 
 
 class CombinedEncoder:
@@ -45,7 +43,6 @@ class CombinedEncoder:
         self._cond = threading.Condition()
         self._pending: list[_Request] = []
         self._leading = False
-        self.calls = 0  # combined calls made (tests; the metrics count texts and seconds in store.embed_with_cache)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         request = _Request(list(texts))
@@ -95,7 +92,6 @@ class CombinedEncoder:
         if len(group) == 1:
             self._finish(group[0])
             return
-        self.calls += 1
         try:
             vectors = np.asarray(self._encode([t for r in group for t in r.texts]), dtype=np.float32)
         except Exception:
@@ -105,13 +101,11 @@ class CombinedEncoder:
         start = 0
         for request in group:
             request.vectors = vectors[start : start + len(request.texts)]
-            request.combined_with = len(group)
             request.done = True
             start += len(request.texts)
 
     def _finish(self, request: _Request) -> None:
         """Encode one request alone."""
-        self.calls += 1
         try:
             request.vectors = np.asarray(self._encode(request.texts), dtype=np.float32)
         except Exception as exc:  # handed to the request's own thread, which raises it
