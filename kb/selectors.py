@@ -65,8 +65,10 @@ def kb_choices_for_user(user) -> list[tuple]:
 def _may_sql(user, perm: str) -> tuple[str, list]:
     """`_may` as SQL over the outer row "kb_knowledgebase", with its parameters: the same three EXISTS (role,
     grant to the user, grant to one of their groups). Built as text because compiling `_may`'s ORM expressions
-    costs more than running the query; only `kb_get_for_user` uses it, on a query it builds itself (so the
-    outer alias is known), and tests/kb/test_access_funnel.py checks that both answer alike for every persona."""
+    costs more than running the query, and shaped to plan cheaply (planning was most of its cost, issue 18): the
+    permission's id comes from one uncorrelated sub-select instead of a join in each grant. Only
+    `kb_get_for_user` uses it, on a query it builds itself (so the outer alias is known), and
+    tests/kb/test_access_funnel.py checks that both answer alike for every persona."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
     from django.contrib.contenttypes.models import ContentType
@@ -74,15 +76,14 @@ def _may_sql(user, perm: str) -> tuple[str, list]:
 
     ctype = ContentType.objects.get_for_model(KnowledgeBase).pk  # cached by Django after the first call
     roles = [str(role) for role, perms in ROLE_PERMISSIONS.items() if perm in perms]
+    permission = f"(SELECT p.id FROM {Permission._meta.db_table} p WHERE p.content_type_id = %s AND p.codename = %s)"  # noqa: S608
     grant = (
-        "SELECT 1 FROM {grants} g JOIN {permission} p ON p.id = g.permission_id {join}"
-        " WHERE {who} = %s AND g.content_type_id = %s AND p.content_type_id = %s AND p.codename = %s"
-        " AND g.object_pk = kb_knowledgebase.id::text"
+        "SELECT 1 FROM {grants} g {join} WHERE {who} = %s AND g.permission_id = {permission}"
+        " AND g.content_type_id = %s AND g.object_pk = kb_knowledgebase.id::text"
     )
-    tables = {"permission": Permission._meta.db_table}
-    by_user = grant.format(grants=UserObjectPermission._meta.db_table, join="", who="g.user_id", **tables)
+    by_user = grant.format(grants=UserObjectPermission._meta.db_table, join="", who="g.user_id", permission=permission)
     by_group = grant.format(
-        grants=GroupObjectPermission._meta.db_table, who="ug.user_id", **tables,
+        grants=GroupObjectPermission._meta.db_table, who="ug.user_id", permission=permission,
         join=f"JOIN {get_user_model().groups.through._meta.db_table} ug ON ug.group_id = g.group_id",
     )  # fmt: skip
     by_role = (
@@ -91,13 +92,15 @@ def _may_sql(user, perm: str) -> tuple[str, list]:
     )
     codename = _guardian_codename(perm)
     sql = f"(EXISTS ({by_role}) OR EXISTS ({by_user}) OR EXISTS ({by_group}))"
-    return sql, [user.pk, roles, user.pk, ctype, ctype, codename, user.pk, ctype, ctype, codename]
+    return sql, [user.pk, roles, user.pk, ctype, codename, ctype, user.pk, ctype, codename, ctype]
 
 
 def kb_get_for_user(*, user, kb_id, perm: str = Perm.KB_READ) -> KnowledgeBase:
     """The KB if the user holds `perm` on it; a 404 if they may not even read it (or it does not exist, or their
-    key is limited to other KBs), a 403 if they may read it but not `perm`. One query: the row (with its workspace
-    and organization) is fetched when it is readable or allowed, with whether `perm` is held beside it."""
+    key is limited to other KBs), a 403 if they may read it but not `perm`. One query: the row by its key (with its
+    workspace and organization) and, beside it, whether `perm` is held and, for another `perm`, whether reading is;
+    the row is only returned when the first holds (the flags are selected, not filtered on, so each check is
+    planned once)."""
     from django.db.models import BooleanField
     from django.db.models.expressions import RawSQL
 
@@ -106,20 +109,15 @@ def kb_get_for_user(*, user, kb_id, perm: str = Perm.KB_READ) -> KnowledgeBase:
     limit = kb_limit_of(user)
     if getattr(user, "is_authenticated", False) and (limit is None or kb_id in limit):
         allowed, params = _may_sql(user, perm)
-        visible, visible_params = (allowed, params)
+        flags = {"funnel_allowed": RawSQL(allowed, params, output_field=BooleanField())}  # noqa: S611 - fixed SQL
         if perm != Perm.KB_READ:
             readable, readable_params = _may_sql(user, Perm.KB_READ)
-            visible, visible_params = f"({allowed} OR {readable})", [*params, *readable_params]
-        kb = (
-            KnowledgeBase.objects.select_related("workspace__organization")
-            .filter(RawSQL(visible, visible_params, output_field=BooleanField()), pk=kb_id)  # noqa: S611 - fixed SQL
-            .annotate(funnel_allowed=RawSQL(allowed, params, output_field=BooleanField()))  # noqa: S611
-            .first()
-        )
+            flags["funnel_readable"] = RawSQL(readable, readable_params, output_field=BooleanField())  # noqa: S611
+        kb = KnowledgeBase.objects.select_related("workspace__organization").annotate(**flags).filter(pk=kb_id).first()
     if kb is not None and kb.funnel_allowed:
         bind(workspace_id=kb.workspace_id, kb_id=kb.pk)  # the rest of the request's lines are about this KB
         return kb
-    if kb is not None:
+    if kb is not None and getattr(kb, "funnel_readable", False):
         UNAUTHORIZED_ACCESS.labels(resource="knowledge_base", outcome="403").inc()
         raise PermissionDenied(f"you may read this knowledge base but not {perm}")
     UNAUTHORIZED_ACCESS.labels(resource="knowledge_base", outcome="404").inc()

@@ -47,6 +47,7 @@ def debian_pdfs() -> list[Path]:
             found = sorted(debs.glob(f"{package}_*.deb"))
         target = CACHE / "x" / package
         if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)  # dpkg-deb creates only the last level
             subprocess.run(["dpkg-deb", "-x", str(found[-1]), str(target)], check=True)
     return sorted((CACHE / "x").rglob("*.pdf"))
 
@@ -106,10 +107,12 @@ def build(source: str, min_mb: float, min_pages: int) -> tuple[Path, int, int]:
 
 
 class PeakRSS:
-    """Samples the worker's process tree: the peak RSS of a worker process and of a parse child."""
+    """Samples the worker's process tree: the peak RSS of a worker process and of a parse child, and the worker's
+    peak in each of the document's stages (`stage`, set by the poller), to tell which step holds the memory."""
 
     def __init__(self, pid: int):
         self.pid, self.peaks = pid, {"worker": 0, "parse child": 0}
+        self.stage, self.worker_by_stage = "upload", {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -122,7 +125,10 @@ class PeakRSS:
             try:
                 for proc in [root, *root.children(recursive=True)]:
                     key = "parse child" if "parse_child" in " ".join(proc.cmdline()) else "worker"
-                    self.peaks[key] = max(self.peaks[key], proc.memory_info().rss)
+                    rss = proc.memory_info().rss
+                    self.peaks[key] = max(self.peaks[key], rss)
+                    if key == "worker":
+                        self.worker_by_stage[self.stage] = max(self.worker_by_stage.get(self.stage, 0), rss)
             except psutil.Error:
                 pass
             time.sleep(0.2)
@@ -131,6 +137,9 @@ class PeakRSS:
         self._stop.set()
         self._thread.join()
         return {key: value / 2**20 for key, value in self.peaks.items()}
+
+    def by_stage(self) -> str:
+        return ", ".join(f"{stage} {rss / 2**20:.0f}" for stage, rss in self.worker_by_stage.items())
 
 
 def start_worker() -> subprocess.Popen:
@@ -150,15 +159,18 @@ def stop_worker(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def follow(document_id, *, parse_only: bool, timeout: float) -> tuple[list, float | None]:
+def follow(document_id, *, parse_only: bool, timeout: float, on_status=None) -> tuple[list, float | None]:
     """Poll the document until it is finished (or parsed, with parse_only): the progress seen while it parsed
-    as (seconds, progress %, pages done, pages total), and when the parse ended (seconds since the upload)."""
+    as (seconds, progress %, pages done, pages total), and when the parse ended (seconds since the upload).
+    on_status(status) is called with each status seen."""
     from kb.models import UNFINISHED, Document
 
     started, samples, parsed_at = time.perf_counter(), [], None
     while True:
         doc = Document.objects.get(pk=document_id)
         elapsed = time.perf_counter() - started
+        if on_status:
+            on_status(doc.status)
         pages = (doc.stats or {}).get("parse_pages") or {}
         if doc.status == "parsing" and (not samples or samples[-1][1:3] != (doc.progress, pages.get("done"))):
             samples.append((elapsed, doc.progress, pages.get("done"), pages.get("total")))
@@ -198,7 +210,12 @@ def run(path: Path, pages: int, *, parse_only: bool, timeout: float) -> None:
         document = Document.objects.get(kb=kb)
         print(f"upload (ingest command: checks, encryption, storage): {uploaded:.1f}s")
         try:
-            samples, parsed_at = follow(document.pk, parse_only=parse_only, timeout=timeout)
+            samples, parsed_at = follow(
+                document.pk,
+                parse_only=parse_only,
+                timeout=timeout,
+                on_status=lambda status: setattr(rss, "stage", status),
+            )
         except KeyboardInterrupt:  # stopped by hand (a deadline): report how far it got
             samples, parsed_at = [], None
             print("  interrupted")
@@ -225,6 +242,7 @@ def run(path: Path, pages: int, *, parse_only: bool, timeout: float) -> None:
               f"{chunks / total:.1f} chunks/s; stage seconds {stage}; embedded "
               f"{stats.get('embedded')}, cache hits {stats.get('embedding_cache_hits')}")  # fmt: skip
     print(f"peak RSS: worker {peaks['worker']:.0f} MiB, parse child {peaks['parse child']:.0f} MiB (target <= 2048)")
+    print(f"worker peak RSS by stage (MiB): {rss.by_stage()}")
 
 
 def main() -> None:
