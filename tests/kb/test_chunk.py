@@ -507,6 +507,39 @@ def test_token_counts_match_the_model_tokenizer(tokenizer_path):
     assert make_token_counter(tokenizer_path, add_special_tokens=False)(["hello"]) == [1]
 
 
+def test_counts_are_the_same_across_encode_batches(tokenizer_path, monkeypatch):
+    # Counting a large document's chunks in one call held ~2.5 GB for 60,000 chunks; the counter now encodes
+    # in batches, which must not change a single count.
+    from kb.pipeline.chunking import tokens
+
+    monkeypatch.setattr(tokens, "COUNT_BATCH", 7)
+    words = (CORPUS / "txt" / "RTFP.txt").read_text()[:6000].split()
+    texts = [" ".join(words[i : i + 5 + i % 40]) for i in range(0, 600, 12)]
+    batched = make_token_counter(tokenizer_path)(texts)
+    assert len(texts) > 7 * 3 and len(batched) == len(texts)
+    assert batched == [make_token_counter(tokenizer_path)([t])[0] for t in texts]
+
+
+def test_a_large_document_counted_in_pieces_counts_as_a_whole(tokenizer_path, monkeypatch):
+    # A token-sized config counts the whole document once (its characters per token); a large document is
+    # counted in pieces cut at blank lines, and the total must be the whole text's.
+    from tokenizers import Tokenizer
+
+    from kb.pipeline.chunking import core
+
+    monkeypatch.setattr(core, "COUNT_PIECE_CHARS", 2000)
+    doc = core.JoinedText(paragraphs((CORPUS / "txt" / "RTFP.txt").read_text()[:40000]))
+    pieces = core._pieces(doc.text)
+    assert len(pieces) > 10 and all(len(p) <= 2000 or "\n\n" not in p for p in pieces)
+    assert "\n\n".join(pieces) == doc.text
+    reference = Tokenizer.from_file(tokenizer_path)
+    reference.no_truncation()
+    reference.no_padding()
+    whole = len(reference.encode(doc.text, add_special_tokens=False).ids)
+    sized = core._in_characters(doc, {"chunk_size": 100, "chunk_overlap": 0}, make_token_counter(tokenizer_path))
+    assert sized["chunk_size"] == int(100 * max(1.0, len(doc.text) / whole))
+
+
 def test_a_chunk_longer_than_the_window_is_cut_to_fit(tokenizer_path):
     elements = paragraphs((CORPUS / "txt" / "Apache-2.0.txt").read_text())
     joined = "\n\n".join(e["text"] for e in elements)  # what start_char / end_char refer to

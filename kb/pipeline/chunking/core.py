@@ -96,11 +96,32 @@ def _in_characters(doc: JoinedText, config: dict, count_tokens) -> dict:
     """A token-sized config as the character sizes the strategies split on, from this document's own characters
     per token (one count of the whole text); the fit step then holds every chunk to the token size."""
     text = doc.text
-    special, total = count_tokens(["", text])
-    tokens = max(1, total - special)
+    special, *counts = count_tokens(["", *_pieces(text)])
+    tokens = max(1, sum(count - special for count in counts))
     per_token = max(1.0, len(text) / tokens)
     size = max(1, int(config["chunk_size"] * per_token))
     return {**config, "chunk_size": size, "chunk_overlap": min(size - 1, int(config["chunk_overlap"] * per_token))}
+
+
+# Characters per piece when a whole document's tokens are counted: one encoding of a large document holds ~100
+# bytes a token until it is counted (about 1 GB for a 131 MiB PDF's text), so it is counted in pieces cut at
+# blank lines, the element boundaries of JoinedText. Whitespace ends a token in the models' tokenizers, so the
+# pieces' counts add up to the whole's.
+COUNT_PIECE_CHARS = 200_000
+
+
+def _pieces(text: str) -> list[str]:
+    pieces, start = [], 0
+    while len(text) - start > COUNT_PIECE_CHARS:
+        cut = text.rfind("\n\n", start + 1, start + COUNT_PIECE_CHARS)
+        if cut <= start:
+            cut = text.find("\n\n", start + COUNT_PIECE_CHARS)
+            if cut < 0:
+                break
+        pieces.append(text[start:cut])
+        start = cut + 2
+    pieces.append(text[start:])
+    return pieces
 
 
 def _heading_path(doc: JoinedText, candidate: Candidate) -> list[str]:
