@@ -110,7 +110,8 @@ def _run(rebuild: KBRebuild) -> Outcome:
 
     model = rebuild.embedding_config.get("model") or settings.DEFAULT_EMBEDDING_MODEL
     try:
-        embedder = runtime.embedder(model)
+        # The workers' encode (one encode turn per machine, threads' calls combined), as the pipeline embeds.
+        encode = runtime.document_encoder(model)
     except PipelineError as exc:
         raise PipelineError("model_missing", f"The embedding model {model} cannot be loaded: {exc.message}") from None
     stats = dict(rebuild.stats or {})
@@ -125,7 +126,7 @@ def _run(rebuild: KBRebuild) -> Outcome:
             heartbeat_at=timezone.now(),
         )
         for document in pending:
-            counts = _rebuild_document(rebuild, document, embedder, model)
+            counts = _rebuild_document(rebuild, document, encode, model)
             for key, value in counts.items():
                 stats[key] = stats.get(key, 0) + value
             KBRebuild.objects.filter(_ours(rebuild)).update(
@@ -134,7 +135,7 @@ def _run(rebuild: KBRebuild) -> Outcome:
     raise PipelineError("no_quiet_moment", f"Documents kept changing during {MAX_PASSES} passes; start it again.")
 
 
-def _rebuild_document(rebuild: KBRebuild, document: Document, embedder, model: str) -> dict:
+def _rebuild_document(rebuild: KBRebuild, document: Document, encode, model: str) -> dict:
     """Chunk, embed and store one document in the new generation; {} when it changed or went meanwhile."""
     from kb.pipeline.runner import load_elements
     from kb.pipeline.store import NotOwned, embed_with_cache, replace_chunks
@@ -151,7 +152,7 @@ def _rebuild_document(rebuild: KBRebuild, document: Document, embedder, model: s
     try:
         vectors, embed_stats = embed_with_cache(
             [c.embedding_text for c in chunks], model=model,
-            encode=lambda texts: embedder.encode(texts, batch_size=settings.EMBEDDING_BATCH_SIZE),
+            encode=encode,
             batch_size=settings.EMBEDDING_BATCH_SIZE * 8, organization_id=kb.workspace.organization_id, owner=owner,
         )  # fmt: skip
     except NotOwned:

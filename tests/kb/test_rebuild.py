@@ -213,7 +213,7 @@ def test_a_rebuild_whose_worker_died_resumes_where_it_was(kb, owner, corpus, no_
     claimed = rebuild_worker.claim(rebuild.pk)
     first = rebuild_worker.pending_documents(claimed).order_by("created_at").first()
     model = kb.embedding_config["model"]
-    rebuild_worker._rebuild_document(claimed, first, runtime.embedder(model), model)
+    rebuild_worker._rebuild_document(claimed, first, runtime.document_encoder(model), model)
     built = set(Chunk.objects.filter(document=first, generation=2).values_list("pk", flat=True))
     assert built
     # the worker is killed here: no more heartbeats
