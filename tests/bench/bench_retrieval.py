@@ -132,24 +132,35 @@ def selector_ranker(kb, mode: str, chunks: int, params: dict | None = None):
     return rank
 
 
-def bm25_ranker(refs: list[str], texts: list[str], chunks: int):
-    """bm25s over `texts` (English stemmer + stop words, its defaults otherwise); hits collapsed by ref."""
+def bm25_scorer(refs: list[str], texts: list[str], top: int):
+    """bm25s over `texts` (English stemmer + stop words, its defaults otherwise): query -> {ref: best score > 0} of
+    the `top` best texts, in rank order (a ref's first hit keeps its place)."""
     import bm25s
     import Stemmer
 
     stemmer = Stemmer.Stemmer("english")
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
-    top = min(chunks, len(texts))
+    top = min(top, len(texts))
 
-    def rank(query: str) -> list[str]:
+    def scores(query: str) -> dict[str, float]:
         tokens = bm25s.tokenize([query], stopwords="en", stemmer=stemmer, show_progress=False)
         if not tokens.vocab:
-            return []
-        docs, scores = retriever.retrieve(tokens, k=top, show_progress=False)
-        return pages_of([refs[int(i)] for i, s in zip(docs[0], scores[0], strict=True) if s > 0])
+            return {}
+        docs, values = retriever.retrieve(tokens, k=top, show_progress=False)
+        out: dict[str, float] = {}
+        for i, value in zip(docs[0], values[0], strict=True):
+            if value > 0:
+                out.setdefault(refs[int(i)], float(value))
+        return out
 
-    return rank
+    return scores
+
+
+def bm25_ranker(refs: list[str], texts: list[str], chunks: int):
+    """bm25s's hits collapsed by ref, at most K pages."""
+    scores = bm25_scorer(refs, texts, chunks)
+    return lambda query: pages_of(list(scores(query)))
 
 
 def selector_params() -> set[str]:

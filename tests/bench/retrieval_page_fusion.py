@@ -4,17 +4,16 @@ Run:  nice -n 5 .venv/bin/python tests/bench/retrieval_page_fusion.py   (after b
 
 On bench_retrieval.py's KBs and judged sets, per set and half: the product's hybrid search grouped by document
 (kb.search.chunk_search, group_by=document, 40 documents), bm25s over whole pages (bench_retrieval's baseline), and
-the two fused per query at page level — each side's scores rescaled between mean − 3σ and mean + 3σ of its own
-candidates (the product's dbsf), then mixed with the page side's share w — for every query, and for term-like
-queries only (kb.search.fusion.term_like, the product's rule; other queries keep w = 0). The page side is bm25s
-here, not SQL: the figures bound what a page-level BM25 leg in the selector could give, so a session can decide
-whether to build one. nDCG@10 over pages, as bench_retrieval scores them.
+the two fused per query at page level with the product's kb.search.fusion.dbsf — each side's scores rescaled
+between mean − 3σ and mean + 3σ of its own candidates, then mixed with the page side's share w — for every query,
+and for term-like queries only (kb.search.fusion.term_like, the product's rule; other queries keep w = 0). The
+page side is bm25s here, not SQL: the figures bound what a page-level BM25 leg in the selector could give, so a
+session can decide whether to build one. nDCG@10 over pages, as bench_retrieval scores them.
 """
 
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 from pathlib import Path
 
@@ -26,44 +25,15 @@ SHARES = (0.0, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
 CANDIDATES = 40
 
 
-def dbsf(scores: dict[str, float]) -> dict[str, float]:
-    """Scores rescaled between mean − 3σ and mean + 3σ of the candidates, clipped to [0, 1]."""
-    if not scores:
-        return {}
-    values = list(scores.values())
-    mean, sd = statistics.fmean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
-    low, high = mean - 3 * sd, mean + 3 * sd
-    if high <= low:
-        return dict.fromkeys(scores, 1.0)
-    return {key: (min(max(v, low), high) - low) / (high - low) for key, v in scores.items()}
-
-
 def fused_pages(hybrid: dict[str, float], pages: dict[str, float], share: float) -> list[str]:
-    h, p = dbsf(hybrid), dbsf(pages)
-    return sorted(set(h) | set(p), key=lambda ref: -((1 - share) * h.get(ref, 0.0) + share * p.get(ref, 0.0)))
+    """The product's dbsf (kb.search.fusion) over the two sides, keyed by page ref, the page side at `share`."""
+    from kb.search import fusion
 
+    def leg(scores: dict[str, float]) -> dict[str, tuple[int, float]]:
+        return {ref: (rank, score) for rank, (ref, score) in enumerate(scores.items(), start=1)}
 
-def page_scorer(refs: list[str], texts: list[str]):
-    """bm25s over whole pages, as bench_retrieval's baseline: query -> {page ref: score > 0}."""
-    import bm25s
-    import Stemmer
-
-    stemmer = Stemmer.Stemmer("english")
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
-
-    def scores(query: str) -> dict[str, float]:
-        tokens = bm25s.tokenize([query], stopwords="en", stemmer=stemmer, show_progress=False)
-        if not tokens.vocab:
-            return {}
-        docs, values = retriever.retrieve(tokens, k=min(CANDIDATES, len(refs)), show_progress=False)
-        out: dict[str, float] = {}
-        for i, value in zip(docs[0], values[0], strict=True):
-            if value > 0:
-                out.setdefault(refs[int(i)], float(value))
-        return out
-
-    return scores
+    fused = fusion.dbsf([leg(hybrid), leg(pages)], weights=[1 - share, share])
+    return [ref for ref, _ in fusion.ranked(fused)]
 
 
 def main() -> None:
@@ -91,7 +61,7 @@ def main() -> None:
             print(f"{corpus.name}: no KB yet (run bench_retrieval.py first)")
             continue
         texts = retrieval_corpora.page_texts(corpus)
-        pages = page_scorer([br.normalise(u) for u in texts], list(texts.values()))
+        pages = br.bm25_scorer([br.normalise(u) for u in texts], list(texts.values()), CANDIDATES)
         for set_name, path in corpus.sets.items():
             halves = br.load_set(path, None)
             seen = {}
