@@ -535,6 +535,10 @@ SEARCH_TERM_QUERY_WORDS = env_int("SEARCH_TERM_QUERY_WORDS", 6, minimum=0, maxim
 SEARCH_TERM_VECTOR_WEIGHT = env_float("SEARCH_TERM_VECTOR_WEIGHT", 0.4, minimum=0, maximum=1)
 # ... and with this fusion ("" = SEARCH_FUSION)
 SEARCH_TERM_FUSION = env_choice("SEARCH_TERM_FUSION", "", {"", "weighted", "rrf", "dbsf"})
+# ... and fuses its documents' page evidence (kb/search/pages.py: BM25 over whole pages) at this share (0 = off);
+# pages' length normalisation b
+SEARCH_TERM_PAGE_WEIGHT = env_float("SEARCH_TERM_PAGE_WEIGHT", 0.5, minimum=0, maximum=1)
+SEARCH_PAGE_BM25_B = env_float("SEARCH_PAGE_BM25_B", 0.5, minimum=0, maximum=1)
 # keyword share scaled by (best keyword score / query's ideal) / this, up to 1; 0 = the keyword leg always counts fully
 SEARCH_KEYWORD_CONFIDENCE = env_float("SEARCH_KEYWORD_CONFIDENCE", 0.0, minimum=0, maximum=1)
 SEARCH_WEIGHTED_SCORES = env_choice("SEARCH_WEIGHTED_SCORES", "absolute", {"absolute", "relative"})

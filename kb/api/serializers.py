@@ -239,6 +239,11 @@ class SearchRequest(serializers.Serializer):
     score_threshold = serializers.FloatField(required=False, allow_null=True)
     fusion = serializers.ChoiceField(choices=FUSIONS, required=False, allow_null=True, default=None)
     vector_weight = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
+    page_weight = serializers.FloatField(
+        min_value=0.0, max_value=1.0, required=False, allow_null=True,
+        help_text="hybrid: share of each result's page evidence (BM25 over its whole document); default: "
+        "SEARCH_TERM_PAGE_WEIGHT for a term-like query, 0 for a question",
+    )  # fmt: skip
     group_by = serializers.ChoiceField(
         choices=GROUPINGS, default="chunk",
         help_text="chunk: ranked chunks; document: top_k distinct documents, each as its best chunk",
@@ -267,6 +272,8 @@ class DocumentChunkHit(serializers.Serializer):
     vector_score = serializers.FloatField(allow_null=True)
     keyword_rank = serializers.IntegerField(allow_null=True)
     keyword_score = serializers.FloatField(allow_null=True)
+    page_rank = serializers.IntegerField(allow_null=True)
+    page_score = serializers.FloatField(allow_null=True)
 
 
 class SearchHit(serializers.Serializer):
@@ -287,6 +294,10 @@ class SearchHit(serializers.Serializer):
     vector_distance = serializers.FloatField(allow_null=True)
     keyword_rank = serializers.IntegerField(allow_null=True)
     keyword_score = serializers.FloatField(allow_null=True)
+    page_rank = serializers.IntegerField(
+        allow_null=True, help_text="hybrid with page evidence: the rank of this chunk's document by BM25 over pages"
+    )
+    page_score = serializers.FloatField(allow_null=True)
     document_chunks = DocumentChunkHit(
         many=True, help_text="group_by=document: the document's other matching chunks, best first (else empty)"
     )

@@ -230,7 +230,7 @@ class SearchView(HeavyThrottled, ApiView):
         results = chunk_search(
             kb=kb, query=data["query"], mode=data["mode"], top_k=data["top_k"], filters=data.get("filters"),
             score_threshold=data.get("score_threshold"), fusion_method=data.get("fusion"),
-            vector_weight=data.get("vector_weight"), group_by=data["group_by"],
+            vector_weight=data.get("vector_weight"), page_weight=data.get("page_weight"), group_by=data["group_by"],
             chunks_per_document=data["chunks_per_document"],
         )  # fmt: skip
         took_ms = round((time.perf_counter() - started) * 1000, 1)

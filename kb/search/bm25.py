@@ -31,6 +31,10 @@ import re
 from django.conf import settings
 from django.db import connection
 
+from kb.search.pages import PageStats
+from kb.search.pages import ctes as page_ctes
+from kb.search.types import KeywordLeg
+
 TS_RANK_ONE = 1.0 / 1.64493406685  # ts_rank of one occurrence of weight 1 (it divides by pi^2 / 6)
 COMPOUND = re.compile(r"\w+(?:[_\-.:/]+\w+)+")
 
@@ -57,34 +61,55 @@ def idf(df: float, total: float) -> float:
 def search(
     *, kb_id, lexemes: list[str], phrase_queries: list[str], frequencies: dict[str, float], kb_rows: int, cap: int,
     weights: str, body_weight: float, match_sql: str, match_params: list, limit: int, where: str, params: list, quote,
-) -> tuple[dict[int, tuple[int, float]], float]:  # fmt: skip
-    """({chunk id: (rank, score)} best first, the query's ideal score). `frequencies`: each lexeme's and phrase's
-    chunks in this KB (keyword.document_frequencies); `quote`: a lexeme -> its tsquery text (keyword.lexeme_query:
-    one quoting rule)."""
+    pages: PageStats | None = None,
+) -> KeywordLeg:  # fmt: skip
+    """The ranked chunks (hits, best first), the query's ideal score and each hit's document. `frequencies`: each
+    lexeme's and phrase's chunks in this KB (keyword.document_frequencies); `quote`: a lexeme -> its tsquery text
+    (keyword.lexeme_query: one quoting rule). With `pages`, the same statement also scores the matched rows'
+    documents (kb.search.pages) and returns the best `pages.limit` of them."""
     k1, b = float(settings.SEARCH_KEYWORD_BM25_K1), float(settings.SEARCH_KEYWORD_BM25_B)
     phrase_weight = float(settings.SEARCH_KEYWORD_PHRASE_WEIGHT)  # keyword.search passes no phrases at weight 0
     tf_scale = 1.0 / (body_weight * TS_RANK_ONE)
-    columns, column_params, terms = [], [], []  # terms: (column, weight * idf)
+    columns, column_params, terms = [], [], []  # terms: (column, key, weight)
     for i, lex in enumerate(lexemes):
         columns.append(f"ts_rank({weights}, c.search_vector, %s::tsquery, 0) * {tf_scale!r} AS f{i}")
         column_params.append(quote(lex))
-        terms.append((f"f{i}", idf(frequencies[lex], kb_rows)))
+        terms.append((f"f{i}", lex, 1.0))
     for j, phrase in enumerate(phrase_queries):
         columns.append(f"(c.search_vector @@ %s::tsquery)::int::float8 AS p{j}")
         column_params.append(phrase)
-        terms.append((f"p{j}", phrase_weight * idf(frequencies[phrase], kb_rows)))
+        terms.append((f"p{j}", phrase, phrase_weight))
+    chunk_weights = [w * idf(frequencies[key], kb_rows) for _, key, w in terms]
     norm = f"{k1!r} * (1 - {b!r} + {b!r} * s.dl / NULLIF(s.avgdl, 0))"
-    score_sql = " + ".join(f"%s * s.{name} * {k1 + 1!r} / NULLIF(s.{name} + {norm}, 0)" for name, _ in terms)
+    score_sql = " + ".join(f"%s * s.{name} * {k1 + 1!r} / NULLIF(s.{name} + {norm}, 0)" for name, _, _ in terms)
     sql = (
-        "WITH m AS MATERIALIZED (SELECT c.id, c.search_vector FROM kb_chunk c"  # noqa: S608
+        "WITH m AS MATERIALIZED (SELECT c.id, c.document_id, c.search_vector FROM kb_chunk c"  # noqa: S608
         f" WHERE c.kb_id = %s AND c.search_vector @@ {match_sql}{where} LIMIT %s),"
-        f" r AS (SELECT c.id, length(c.search_vector)::float8 AS dl, {', '.join(columns)} FROM m c),"
-        " s AS (SELECT r.*, avg(r.dl) OVER () AS avgdl FROM r)"
-        f" SELECT s.id, coalesce({score_sql}, 0) AS score FROM s ORDER BY score DESC, s.id LIMIT %s"
+        f" r AS (SELECT c.id, c.document_id, length(c.search_vector)::float8 AS dl, {', '.join(columns)} FROM m c),"
+        " s AS (SELECT r.*, avg(r.dl) OVER () AS avgdl FROM r),"
+        f" k AS (SELECT s.id, s.document_id, coalesce({score_sql}, 0) AS score FROM s)"
     )
-    sql_params = [str(kb_id), *match_params, *params, cap, *column_params, *(w for _, w in terms), limit]
+    sql_params = [str(kb_id), *match_params, *params, cap, *column_params, *chunk_weights]
+    chunks_sql = "SELECT k.id, k.document_id, k.score, 0 FROM k ORDER BY k.score DESC, k.id LIMIT %s"
+    if pages is None:
+        sql += f" {chunks_sql}"
+        sql_params.append(limit)
+    else:
+        page_b = float(settings.SEARCH_PAGE_BM25_B)
+        sql += "," + page_ctes([name for name, _, _ in terms], k1=k1, b=page_b, mean_length=pages.mean_length)
+        sql += f" ({chunks_sql}) UNION ALL (SELECT pg.best, pg.document_id, pg.score, 1 FROM pg"  # noqa: S608
+        sql += " ORDER BY pg.score DESC, pg.document_id LIMIT %s)"
+        sql_params += [w * idf(pages.frequencies[key], pages.documents) for _, key, w in terms]
+        sql_params += [limit, pages.limit]
     with connection.cursor() as cursor:
         cursor.execute(sql, sql_params)
         rows = cursor.fetchall()
-    hits = {cid: (rank, float(score)) for rank, (cid, score) in enumerate(rows, start=1)}
-    return hits, sum(w for _, w in terms) * (k1 + 1)  # every term saturated: the bound of any chunk's score
+    leg = KeywordLeg(ideal=sum(chunk_weights) * (k1 + 1))  # every term saturated: the bound of any chunk's score
+    # each branch's order again here: UNION ALL promises none (ties by chunk id, pages' by document id)
+    for cid, document_id, score, is_page in sorted(rows, key=lambda r: (r[3], -r[2], r[0] if not r[3] else str(r[1]))):
+        leg.documents[cid] = str(document_id)
+        if is_page:
+            leg.pages[str(document_id)] = (len(leg.pages) + 1, float(score), cid)
+        else:
+            leg.hits[cid] = (len(leg.hits) + 1, float(score))
+    return leg

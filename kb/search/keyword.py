@@ -32,7 +32,8 @@ import time
 from django.conf import settings
 from django.db import connection
 
-from kb.search import bm25
+from kb.search import bm25, pages
+from kb.search.types import KeywordLeg
 
 EXPLICIT_SYNTAX = re.compile(r'"|(^|\s)-\w|\s+or\s+', re.IGNORECASE)
 RANKINGS = ("bm25", "idf", "ts_rank", "ts_rank_cd")
@@ -105,21 +106,22 @@ def weights_sql() -> str:
 
 
 def search(
-    *, kb_id, language: str, query: str, limit: int, where: str, params: list
-) -> tuple[dict[int, tuple[int, float]], float | None]:
-    """({chunk id: (rank, score)} best first, the query's ideal score). The ideal is the score of a chunk that
+    *, kb_id, language: str, query: str, limit: int, where: str, params: list, page_limit: int = 0
+) -> KeywordLeg:
+    """The ranked chunks ({chunk id: (rank, score)} best first) and the query's ideal score: that of a chunk that
     had every query term at full heading weight (sum of idf * max(heading weight, body weight)): weighted
     fusion divides by it to put keyword scores on an absolute 0..1 scale. None for web-search syntax queries
-    (ranked by ts_rank_cd, which has no such bound)."""
+    (ranked by ts_rank_cd, which has no such bound). page_limit > 0: also the best that many documents by page
+    evidence (kb.search.pages; the bm25 ranking of a plain query only)."""
     ranking = settings.SEARCH_KEYWORD_RANKING
     norm = int(settings.SEARCH_KEYWORD_NORMALIZATION)
     weights = weights_sql()
     if EXPLICIT_SYNTAX.search(query):
         q_sql, q_params = "websearch_to_tsquery(%s::regconfig, kb_keyword_text(%s))", [language, query]
-        return _run(
+        return KeywordLeg(hits=_run(
             kb_id, f"ts_rank_cd({weights}, c.search_vector, {q_sql}, {norm})", q_params, q_sql, q_params, limit,
             where, params,
-        ), None  # fmt: skip
+        ))  # fmt: skip
     # the phrases of the query's compound words (bm25 only) come in the same statement as its lexemes
     words = bm25.compound_words(query) if ranking == "bm25" and float(settings.SEARCH_KEYWORD_PHRASE_WEIGHT) else []
     with connection.cursor() as cursor:
@@ -130,15 +132,15 @@ def search(
         found, phrase_found = cursor.fetchone()
         lexemes = sorted(found or [])
     if not lexemes:
-        return {}, None
+        return KeywordLeg()
     any_term = " | ".join(lexeme_query(lex) for lex in lexemes)
     if ranking in ("ts_rank", "ts_rank_cd"):
-        return _run(kb_id, f"{ranking}({weights}, c.search_vector, %s::tsquery, {norm})", [any_term], "%s::tsquery",
-                    [any_term], limit, where, params), None  # fmt: skip
+        return KeywordLeg(hits=_run(kb_id, f"{ranking}({weights}, c.search_vector, %s::tsquery, {norm})", [any_term],
+                                    "%s::tsquery", [any_term], limit, where, params))  # fmt: skip
     freqs, floor = _term_frequencies()
     fractions = {lex: freqs.get(lex, floor) for lex in lexemes}
     if ranking == "bm25":
-        return _bm25(kb_id, bm25.phrases(phrase_found), lexemes, fractions, any_term, limit, where, params)
+        return _bm25(kb_id, bm25.phrases(phrase_found), lexemes, fractions, any_term, limit, where, params, page_limit)
     score, score_params = _idf_score(lexemes, fractions, weights, norm)
     document_weight = float(settings.SEARCH_KEYWORD_DOCUMENT_WEIGHT)
     # length normalisation (norm != 0) makes the bound chunk-dependent: no ideal then
@@ -153,13 +155,16 @@ def search(
         query_sql = " | ".join(lexeme_query(lex) for lex in selective)
         hits = run(kb_id, score, score_params, "%s::tsquery", [query_sql], limit, where, params, cap, *extra)
         if len(hits) >= limit:
-            return hits, ideal
-    return run(kb_id, score, score_params, "%s::tsquery", [any_term], limit, where, params, cap, *extra), ideal
+            return KeywordLeg(hits=hits, ideal=ideal)
+    return KeywordLeg(
+        hits=run(kb_id, score, score_params, "%s::tsquery", [any_term], limit, where, params, cap, *extra), ideal=ideal
+    )
 
 
-def _bm25(kb_id, phrase_queries, lexemes, fractions, any_term, limit, where, params):
+def _bm25(kb_id, phrase_queries, lexemes, fractions, any_term, limit, where, params, page_limit):
     """The bm25 ranking (kb.search.bm25): matched like the idf ranking (rarest terms first within the rank
-    budget, all terms when those match too few rows), phrases of compound words scored beside the terms."""
+    budget, all terms when those match too few rows), phrases of compound words scored beside the terms; with
+    page_limit, page evidence from the same rows (kb.search.pages)."""
     cap = rows_to_rank(len(lexemes) + len(phrase_queries), limit)
     kb_rows = _kb_rows(kb_id)
     queries = {lex: lexeme_query(lex) for lex in lexemes} | {phrase: phrase for phrase in phrase_queries}
@@ -167,47 +172,65 @@ def _bm25(kb_id, phrase_queries, lexemes, fractions, any_term, limit, where, par
     estimates = fractions | {
         p: min((f for lex, f in fractions.items() if lexeme_query(lex) in p), default=1.0) for p in phrase_queries
     }
+    documents, mean_length = _kb_pages(kb_id) if page_limit > 0 else (0.0, 0.0)
+    counts = document_frequencies(kb_id, queries, estimates, kb_rows=kb_rows, documents=documents)
+    page_stats = None
+    if page_limit > 0:
+        holding = {k: d for k, (_, d) in counts.items()}
+        page_stats = pages.PageStats(  # the cached document count may lag a term's fresh count: never below it
+            documents=max(documents, *holding.values()), mean_length=mean_length, frequencies=holding,
+            limit=page_limit,
+        )  # fmt: skip
     common = dict(
         kb_id=kb_id, lexemes=lexemes, phrase_queries=phrase_queries, kb_rows=kb_rows, cap=cap, weights=weights_sql(),
         body_weight=BODY_WEIGHT, limit=limit, where=where, params=params, quote=lexeme_query,
-        frequencies=document_frequencies(kb_id, queries, estimates, kb_rows=kb_rows),
+        frequencies={k: c for k, (c, _) in counts.items()}, pages=page_stats,
     )  # fmt: skip
     selective = selecting_terms(fractions, kb_rows=kb_rows, cap=cap)
     if len(selective) < len(lexemes):
         query_sql = " | ".join(lexeme_query(lex) for lex in selective)
-        hits, ideal = bm25.search(**common, match_sql="%s::tsquery", match_params=[query_sql])
-        if len(hits) >= limit:
-            return hits, ideal
+        leg = bm25.search(**common, match_sql="%s::tsquery", match_params=[query_sql])
+        if len(leg.hits) >= limit:
+            return leg
     return bm25.search(**common, match_sql="%s::tsquery", match_params=[any_term])
 
 
-def document_frequencies(kb_id, queries: dict[str, str], estimates: dict[str, float], *, kb_rows: int) -> dict:
-    """key -> how many of this KB's chunks match queries[key] (a tsquery text). A key the whole table holds in at
-    most SEARCH_KEYWORD_EXACT_DF_ROWS rows by the statistics (`estimates`: its fraction of the table) is counted
-    in the KB, all such keys in one statement over the GIN index, and kept like the statistics; a more common one
-    is estimated as its table fraction times the KB's rows (a count would read every row holding it)."""
+def document_frequencies(
+    kb_id, queries: dict[str, str], estimates: dict[str, float], *, kb_rows: int, documents: float = 0.0
+) -> dict[str, tuple[float, float]]:
+    """key -> (how many of this KB's chunks match queries[key] (a tsquery text), how many of its documents do). A
+    key the whole table holds in at most SEARCH_KEYWORD_EXACT_DF_ROWS rows by the statistics (`estimates`: its
+    fraction of the table) is counted in the KB, all such keys in one statement over the GIN index, and kept like
+    the statistics; a more common one is estimated: its table fraction times the KB's rows, and from that its
+    share of the KB's `documents` (pages.estimated_documents; a count would read every row holding it)."""
     limit = int(settings.SEARCH_KEYWORD_EXACT_DF_ROWS)
     table = _table_rows()
     out, count = {}, {}
     for key, query in queries.items():
         if estimates[key] * table > limit:
-            out[key] = estimates[key] * kb_rows
+            chunks = estimates[key] * kb_rows
+            out[key] = (chunks, pages.estimated_documents(chunks, chunks=kb_rows, documents=documents))
         elif (cached := _fresh(f"df {kb_id} {key}"))[0]:
             out[key] = cached[1]
         else:
             count[key] = query
     if count:
         keys = list(count)
-        filters = ", ".join("count(*) FILTER (WHERE search_vector @@ %s::tsquery)" for _ in keys)
+        filters = ", ".join(
+            "count(*) FILTER (WHERE search_vector @@ %s::tsquery),"
+            " count(DISTINCT document_id) FILTER (WHERE search_vector @@ %s::tsquery)"
+            for _ in keys
+        )
+        any_of = " | ".join(f"({q})" for q in count.values())
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT {filters} FROM kb_chunk WHERE kb_id = %s AND search_vector @@ %s::tsquery",  # noqa: S608
-                [*count.values(), str(kb_id), " | ".join(f"({q})" for q in count.values())],
+                [*(q for q in count.values() for _ in (0, 1)), str(kb_id), any_of],
             )
             counted = cursor.fetchone()
-        for key, value in zip(keys, counted, strict=True):
-            out[key] = float(value)
-            _keep(f"df {kb_id} {key}", float(value))
+        for i, key in enumerate(keys):
+            out[key] = (float(counted[2 * i]), float(counted[2 * i + 1]))
+            _keep(f"df {kb_id} {key}", out[key])
     return out
 
 
@@ -266,6 +289,21 @@ def _kb_rows(kb_id) -> int:
             return int(cursor.fetchone()[0])
 
     return _cached(f"kb rows {kb_id}", count)
+
+
+def _kb_pages(kb_id) -> tuple[float, float]:
+    """(the KB's documents with chunks, their mean token count), cached like its chunk count."""
+
+    def read() -> tuple[float, float]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*), coalesce(avg(token_count), 0) FROM kb_document WHERE kb_id = %s AND chunk_count > 0",
+                [str(kb_id)],
+            )
+            documents, mean = cursor.fetchone()
+            return float(documents), float(mean)
+
+    return _cached(f"kb pages {kb_id}", read)
 
 
 def _run_with_document(kb_id, terms, score_params, match_sql, match_params, limit, where, params, cap, weight):

@@ -13,7 +13,7 @@ from kb.models import KnowledgeBase
 from kb.search import filters as filter_sql
 from kb.search import fusion, grouping, keyword, vector
 from kb.search.query_embedding import embed_query
-from kb.search.types import FUSIONS, MODES, SearchError, SearchResult
+from kb.search.types import FUSIONS, MODES, KeywordLeg, SearchError, SearchResult
 
 MAX_TOP_K = 100
 
@@ -45,11 +45,11 @@ def _term_like(query: str) -> bool:
     return fusion.term_like(query, max_words=int(settings.SEARCH_TERM_QUERY_WORDS))
 
 
-def _shares(query, keyword_hits, keyword_ideal, *, vector_weight, term_vector_weight, keyword_confidence):
-    """(vector share, keyword share) of this query's fusion; see chunk_search."""
+def _shares(term, keyword_hits, keyword_ideal, *, vector_weight, term_vector_weight, keyword_confidence):
+    """(vector share, keyword share) of this query's fusion (`term`: is it term-like); see chunk_search."""
     if vector_weight is not None:
         weight = float(vector_weight)
-    elif _term_like(query):
+    elif term:
         weight = float(term_vector_weight if term_vector_weight is not None else settings.SEARCH_TERM_VECTOR_WEIGHT)
     else:
         weight = float(settings.SEARCH_VECTOR_WEIGHT)
@@ -59,6 +59,15 @@ def _shares(query, keyword_hits, keyword_ideal, *, vector_weight, term_vector_we
     if not 0.0 <= full_at <= 1.0:
         raise SearchError("keyword_confidence must be between 0 and 1")
     return weight, (1.0 - weight) * fusion.keyword_confidence(keyword_hits, keyword_ideal, full_at=full_at)
+
+
+def _page_share(term: bool, mode: str, page_weight: float | None) -> float:
+    """The share of page evidence in this query's fusion: page_weight when given, else SEARCH_TERM_PAGE_WEIGHT
+    for a term-like query and none for a question; hybrid only (each single mode stays its own leg)."""
+    share = float(page_weight if page_weight is not None else settings.SEARCH_TERM_PAGE_WEIGHT if term else 0.0)
+    if not 0.0 <= share <= 1.0:
+        raise SearchError("page_weight must be between 0 and 1")
+    return share if mode == "hybrid" else 0.0
 
 
 def chunk_search(
@@ -76,6 +85,7 @@ def chunk_search(
     ef_search: int | None = None,
     term_vector_weight: float | None = None,
     keyword_confidence: float | None = None,
+    page_weight: float | None = None,
     group_by: str | None = None,
     chunks_per_document: int = 1,
     timings: dict[str, float] | None = None,
@@ -91,15 +101,19 @@ def chunk_search(
     (SEARCH_TERM_VECTOR_WEIGHT) for a term-like query (at most SEARCH_TERM_QUERY_WORDS words, not a question). The
     keyword share, 1 - vector share, is scaled by the keyword leg's confidence for the query: its best score over
     the query's ideal, full at keyword_confidence (SEARCH_KEYWORD_CONFIDENCE; 0 = always full).
+    Page evidence (hybrid): each candidate chunk also gets page_weight (None: SEARCH_TERM_PAGE_WEIGHT for a
+    term-like query, 0 otherwise) times its document's BM25 over the whole page (kb.search.pages), normalised as
+    the fusion normalises a leg; the chunk legs share the rest (kb.search.fusion.with_pages).
     score_threshold drops results whose `score` (the mode's: similarity, keyword rank or fused) is below it.
     group_by: "chunk" (None, the default: ranked chunks) or "document": top_k distinct documents, each as its best
     chunk, with up to chunks_per_document - 1 of its other matching chunks in `document_chunks` (kb.search.grouping).
     `timings`, when given, receives seconds per step.
     """
     query = (query or "").strip()
+    term = _term_like(query)
     if not fusion_method and settings.SEARCH_TERM_FUSION and vector_weight is None:
         # a term-like query may fuse its own way (its vector share is SEARCH_TERM_VECTOR_WEIGHT, see _shares)
-        fusion_method = settings.SEARCH_TERM_FUSION if _term_like(query) else None
+        fusion_method = settings.SEARCH_TERM_FUSION if term else None
     fusion_method = fusion_method or settings.SEARCH_FUSION
     if mode not in MODES:
         raise SearchError(f"mode must be one of {MODES}")
@@ -113,6 +127,7 @@ def chunk_search(
     if not 1 <= int(chunks_per_document) <= grouping.MAX_CHUNKS_PER_DOCUMENT:
         raise SearchError(f"chunks_per_document must be between 1 and {grouping.MAX_CHUNKS_PER_DOCUMENT}")
     by_document = group_by == "document"
+    page_share = _page_share(term, mode, page_weight)
     if not query:
         return []
     where, params = filter_sql.build(filters)
@@ -127,9 +142,8 @@ def chunk_search(
     # top_k measured recall@10 0.949 -> 0.961 for a KB holding 6% of a 100k table (tests/bench/bench_search.py).
     timings = timings if timings is not None else {}
 
-    vector_hits: dict[int, tuple[int, float, float]] = {}
-    keyword_hits: dict[int, tuple[int, float]] = {}
-    keyword_ideal: float | None = None
+    vector_hits: dict[int, tuple[int, float, float, str]] = {}
+    keyword_leg = KeywordLeg()
     if mode in ("hybrid", "vector"):
         started = time.perf_counter()
         model = (kb.embedding_config or {}).get("model") or settings.DEFAULT_EMBEDDING_MODEL
@@ -144,38 +158,46 @@ def chunk_search(
         timings["vector"] = time.perf_counter() - started
     if mode in ("hybrid", "keyword"):
         started = time.perf_counter()
-        keyword_hits, keyword_ideal = keyword.search(
-            kb_id=kb.pk, language=kb.language or "english", query=query, limit=pool, where=where, params=params
-        )
+        keyword_leg = keyword.search(
+            kb_id=kb.pk, language=kb.language or "english", query=query, limit=pool, where=where, params=params,
+            page_limit=wide if page_share > 0 else 0,
+        )  # fmt: skip
         timings["keyword"] = time.perf_counter() - started
+    keyword_hits, pages = keyword_leg.hits, keyword_leg.pages
+    # each candidate's document, as the legs read it: for page evidence and grouping
+    document_of = {cid: doc for cid, (*_, doc) in vector_hits.items()} | keyword_leg.documents
 
-    vector_leg = {cid: (rank, sim) for cid, (rank, sim, _) in vector_hits.items()}
+    vector_leg = {cid: (rank, sim) for cid, (rank, sim, *_) in vector_hits.items()}
     if mode == "vector":
         fused = {cid: sim for cid, (_, sim) in vector_leg.items()}
     elif mode == "keyword":
         fused = {cid: score for cid, (_, score) in keyword_hits.items()}
     else:
         weight, keyword_share = _shares(
-            query, keyword_hits, keyword_ideal, vector_weight=vector_weight, term_vector_weight=term_vector_weight,
+            term, keyword_hits, keyword_leg.ideal, vector_weight=vector_weight, term_vector_weight=term_vector_weight,
             keyword_confidence=keyword_confidence,
         )  # fmt: skip
+        if pages:  # the chunk legs share what page evidence leaves
+            weight, keyword_share = weight * (1 - page_share), keyword_share * (1 - page_share)
         legs = [vector_leg, keyword_hits]
+        rrf_k = int(rrf_k_value or settings.SEARCH_RRF_K)
         if fusion_method == "rrf":  # weighted RRF; shares 0.5/0.5 are the classic unweighted sum (both count 1)
-            k = int(rrf_k_value or settings.SEARCH_RRF_K)
-            fused = fusion.rrf(legs, k=k, weights=[2 * weight, 2 * keyword_share])
+            fused = fusion.rrf(legs, k=rrf_k, weights=[2 * weight, 2 * keyword_share])
         elif fusion_method == "dbsf":
             fused = fusion.dbsf(legs, weights=[weight, keyword_share])
         else:
             # absolute: similarity as it is (cosine, inner product or 1/(1+L2): the vector leg's scale is 1) and
             # keyword score over the query's ideal; relative: min-max per leg (SEARCH_WEIGHTED_SCORES)
             fused = fusion.weighted(
-                legs, weights=[weight, keyword_share], scales=[1.0, keyword_ideal],
+                legs, weights=[weight, keyword_share], scales=[1.0, keyword_leg.ideal],
                 relative=settings.SEARCH_WEIGHTED_SCORES == "relative",
             )  # fmt: skip
+        fused = fusion.with_pages(fused, pages, document_of, share=page_share, method=fusion_method, k=rrf_k)
     ranked = [(cid, s) for cid, s in fusion.ranked(fused) if score_threshold is None or s >= score_threshold]
     if by_document:
         started = time.perf_counter()
-        document_of = grouping.documents_of(kb.pk, [cid for cid, _ in ranked])
+        if unknown := [cid for cid, _ in ranked if cid not in document_of]:  # a ranking that reads no documents
+            document_of |= grouping.documents_of(kb.pk, unknown)
         groups = grouping.by_document(ranked, document_of, top_k=top_k, chunks_per_document=int(chunks_per_document))
         timings["group"] = time.perf_counter() - started
     else:
@@ -192,11 +214,13 @@ def chunk_search(
         meta = row["metadata"]
         v = vector_hits.get(cid)
         k = keyword_hits.get(cid)
+        p = pages.get(row["document_id"])
         return SearchResult(
             chunk_id=cid, score=score, rank=rank, page=meta.get("page"),
             heading_path=list(meta.get("heading_path") or []), **row,
             vector_rank=v[0] if v else None, vector_score=v[1] if v else None, vector_distance=v[2] if v else None,
             keyword_rank=k[0] if k else None, keyword_score=k[1] if k else None,
+            page_rank=p[0] if p else None, page_score=p[1] if p else None,
         )  # fmt: skip
 
     results = []

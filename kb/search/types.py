@@ -31,6 +31,19 @@ class SearchError(ServiceError, ValueError):
 
 
 @dataclass
+class KeywordLeg:
+    """The keyword leg's answer. hits: chunk id -> (1-based rank, score), best first; ideal: the query's ideal
+    score (weighted fusion's scale; None for web-search syntax); pages: document id -> (rank, page score, its best
+    matching chunk) when page evidence was asked for (kb.search.pages); documents: chunk id -> document id for the
+    hits and the pages' best chunks (the bm25 ranking reads them anyway; other rankings leave it empty)."""
+
+    hits: dict[int, tuple[int, float]] = field(default_factory=dict)
+    ideal: float | None = None
+    pages: dict[str, tuple[int, float, int]] = field(default_factory=dict)
+    documents: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
 class SearchResult:
     """One ranked chunk. `score` is the mode's score (fused for hybrid); each leg's rank (1-based) and score are
     None when that leg did not return the chunk."""
@@ -51,6 +64,9 @@ class SearchResult:
     vector_distance: float | None = None
     keyword_rank: int | None = None
     keyword_score: float | None = None
+    # page evidence (a term-like hybrid query, kb.search.pages): the rank and BM25 score of the chunk's document
+    page_rank: int | None = None
+    page_score: float | None = None
     # group_by=document: the document's other matching chunks (best first), up to chunks_per_document - 1
     document_chunks: list[SearchResult] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)

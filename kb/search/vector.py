@@ -40,8 +40,8 @@ def vector_literal(vector: np.ndarray) -> str:
 
 def search(
     *, kb_id, metric: str, operator: str, vector: np.ndarray, limit: int, where: str, params: list, ef: int | None
-) -> dict[int, tuple[int, float, float]]:
-    """chunk id -> (rank, similarity, distance), best first."""
+) -> dict[int, tuple[int, float, float, str]]:
+    """chunk id -> (rank, similarity, distance, document id), best first."""
     column = VECTOR_COLUMNS.get(int(vector.shape[0]))
     if column is None:
         raise SearchError(f"no vector column for {vector.shape[0]}-dimensional embeddings")
@@ -50,10 +50,10 @@ def search(
     # partial index predicate `distance_metric = '<metric>'`; a bound parameter would hide it.
     sql = (
         f"WITH hits AS MATERIALIZED ("  # noqa: S608 - column, operator, metric come from fixed tables
-        f" SELECT c.id, c.{column} {operator} %s::vector AS distance FROM kb_chunk c"
+        f" SELECT c.id, c.document_id, c.{column} {operator} %s::vector AS distance FROM kb_chunk c"
         f" WHERE c.kb_id = %s AND c.distance_metric = '{metric}'{where}"
         f" ORDER BY c.{column} {operator} %s::vector LIMIT %s"
-        f") SELECT id, distance FROM hits ORDER BY distance, id"
+        f") SELECT id, distance, document_id FROM hits ORDER BY distance, id"
     )
     ef = max(int(ef or settings.SEARCH_EF_SEARCH), limit)
     with transaction.atomic(), connection.cursor() as cursor:
@@ -64,4 +64,4 @@ def search(
         )
         cursor.execute(sql, [literal, str(kb_id), *params, literal, limit])
         rows = cursor.fetchall()
-    return {cid: (rank, similarity(metric, d), d) for rank, (cid, d) in enumerate(rows, start=1)}
+    return {cid: (rank, similarity(metric, d), d, str(doc)) for rank, (cid, d, doc) in enumerate(rows, start=1)}

@@ -78,13 +78,16 @@ def add_chunks(kb, texts, vecs, *, name="doc", source_type="text_input", url="",
         replace_chunks(
             document_id=doc.pk, kb_id=kb.pk, language=kb.language, version=1, chunks=chunks, vectors=np.asarray(vecs)
         )
+    # the counts a worker sets when the document becomes ready (page evidence reads them: kb.search.pages)
+    Document.objects.filter(pk=doc.pk).update(chunk_count=len(chunks), token_count=sum(c.token_count for c in chunks))
     return doc
 
 
 def keyword_leg(kb, query: str, limit: int = 40):
     from kb.search import keyword
 
-    return keyword.search(kb_id=kb.pk, language=kb.language, query=query, limit=limit, where="", params=[])
+    leg = keyword.search(kb_id=kb.pk, language=kb.language, query=query, limit=limit, where="", params=[])
+    return leg.hits, leg.ideal
 
 
 def analyze():
