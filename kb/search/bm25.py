@@ -97,10 +97,10 @@ def search(
     else:
         page_b = float(settings.SEARCH_PAGE_BM25_B)
         sql += "," + page_ctes([name for name, _, _ in terms], k1=k1, b=page_b, mean_length=pages.mean_length)
-        sql += f" ({chunks_sql}) UNION ALL (SELECT pg.best, pg.document_id, pg.score, 1 FROM pg"  # noqa: S608
-        sql += " ORDER BY pg.score DESC, pg.document_id LIMIT %s)"
+        sql += f" ({chunks_sql}) UNION ALL"  # noqa: S608
+        sql += " SELECT b.id, pg.document_id, pg.score, 1 FROM pg JOIN b ON b.document_id = pg.document_id"
         sql_params += [w * idf(pages.frequencies[key], pages.documents) for _, key, w in terms]
-        sql_params += [limit, pages.limit]
+        sql_params += [pages.limit, limit]
     with connection.cursor() as cursor:
         cursor.execute(sql, sql_params)
         rows = cursor.fetchall()

@@ -49,15 +49,19 @@ def estimated_documents(chunks_holding: float, *, chunks: float, documents: floa
 
 def ctes(terms: list[str], *, k1: float, b: float, mean_length: float) -> str:
     """The statement's page part: per-document sums of the chunk tf columns named in `terms` (of CTE r, beside
-    r.document_id), each document's best chunk (of CTE k: id, document_id, score) and its page score (CTE pg:
-    best, document_id, score). One %s per term, in order: its idf (times the phrase weight for a phrase)."""
+    r.document_id), the best pages by their score (CTE pg: document_id, score; one %s for how many) and each one's
+    best chunk (CTE b, of CTE k: id, document_id, score). One %s per term first, in order: its idf (times the phrase
+    weight for a phrase). The length is read per page by its key (a scalar subquery: a join scanned the whole
+    document table), and only the best pages look for their best chunk: the part costs ~2 ms on 2,000 matched rows."""
     sums = ", ".join(f"sum(r.{name}) AS {name}" for name in terms)
-    norm = f"{k1!r} * (1 - {b!r} + {b!r} * d.token_count::float8 / {max(mean_length, 1.0)!r})"
+    norm = f"{k1!r} * (1 - {b!r} + {b!r} * g.dl / {max(mean_length, 1.0)!r})"
     score = " + ".join(f"%s * g.{name} * {k1 + 1!r} / NULLIF(g.{name} + {norm}, 0)" for name in terms)
     return (
-        f" g AS (SELECT r.document_id, {sums} FROM r GROUP BY r.document_id),"  # noqa: S608 - names are ours
-        " b AS (SELECT DISTINCT ON (k.document_id) k.document_id, k.id FROM k ORDER BY k.document_id, k.score DESC,"
-        " k.id),"
-        f" pg AS (SELECT b.id AS best, g.document_id, coalesce({score}, 0) AS score FROM g"
-        " JOIN b ON b.document_id = g.document_id JOIN kb_document d ON d.id = g.document_id)"
+        f" t AS (SELECT r.document_id, {sums} FROM r GROUP BY r.document_id),"  # noqa: S608 - names are ours
+        " g AS MATERIALIZED (SELECT t.*,"  # materialized: the length is read once per page, not once per term
+        " (SELECT d.token_count FROM kb_document d WHERE d.id = t.document_id)::float8 AS dl FROM t),"
+        f" pg AS MATERIALIZED (SELECT g.document_id, coalesce({score}, 0) AS score FROM g"
+        " ORDER BY score DESC, g.document_id LIMIT %s),"
+        " b AS (SELECT DISTINCT ON (k.document_id) k.document_id, k.id FROM k"
+        " WHERE k.document_id IN (SELECT document_id FROM pg) ORDER BY k.document_id, k.score DESC, k.id)"
     )
