@@ -20,7 +20,8 @@ Chosen on the Django-docs dev question set, checked on the held-out FAQ set (tes
 
 Page evidence (SEARCH_KEYWORD_DOCUMENT_WEIGHT, off by default): a chunk also scores its document's best per-term
 scores among the matched rows. Measured on the sphinx_terms tuning half (tests/bench/bench_retrieval.py) it lowered
-hybrid nDCG@10 (0.757 -> 0.733 with dbsf), so it stays off until a question set says otherwise.
+hybrid nDCG@10 (0.757 -> 0.733 with dbsf), so it stays off until a question set says otherwise. The page evidence
+that ships is another signal: BM25 over whole pages for term-like hybrid queries (kb.search.pages).
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ On bench_retrieval.py's KBs and judged sets, per set and half: the product's hyb
 the two fused per query at page level with the product's kb.search.fusion.dbsf — each side's scores rescaled
 between mean − 3σ and mean + 3σ of its own candidates, then mixed with the page side's share w — for every query,
 and for term-like queries only (kb.search.fusion.term_like, the product's rule; other queries keep w = 0). The
-page side is bm25s here, not SQL: the figures bound what a page-level BM25 leg in the selector could give, so a
-session can decide whether to build one. nDCG@10 over pages, as bench_retrieval scores them.
+page side is bm25s here, not SQL, and the hybrid side runs without the product's own page evidence (page_weight 0):
+this is the measurement that chose to build kb/search/pages.py, kept to compare that leg against bm25s pages.
+nDCG@10 over pages, as bench_retrieval scores them.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def main() -> None:
                 for q in halves[split]:
                     hybrid: dict[str, float] = {}
                     for r in chunk_search(
-                        kb=kb, query=q["query"], mode="hybrid", top_k=CANDIDATES, group_by="document"
+                        kb=kb, query=q["query"], mode="hybrid", top_k=CANDIDATES, group_by="document", page_weight=0.0
                     ):
                         hybrid.setdefault(br.normalise(r.document_url or r.document_name), r.score)
                     term = term_like(q["query"], max_words=settings.SEARCH_TERM_QUERY_WORDS)
