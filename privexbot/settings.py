@@ -538,6 +538,7 @@ SEARCH_TERM_FUSION = env_choice("SEARCH_TERM_FUSION", "", {"", "weighted", "rrf"
 # ... and fuses its documents' page evidence (kb/search/pages.py: BM25 over whole pages) at this share (0 = off);
 # pages' length normalisation b
 SEARCH_TERM_PAGE_WEIGHT = env_float("SEARCH_TERM_PAGE_WEIGHT", 0.5, minimum=0, maximum=1)
+SEARCH_PAGE_WEIGHT = env_float("SEARCH_PAGE_WEIGHT", 0.0, minimum=0, maximum=1)  # the same for a question
 SEARCH_PAGE_BM25_B = env_float("SEARCH_PAGE_BM25_B", 0.5, minimum=0, maximum=1)
 # keyword share scaled by (best keyword score / query's ideal) / this, up to 1; 0 = the keyword leg always counts fully
 SEARCH_KEYWORD_CONFIDENCE = env_float("SEARCH_KEYWORD_CONFIDENCE", 0.0, minimum=0, maximum=1)

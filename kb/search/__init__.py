@@ -17,6 +17,7 @@ and candidate pool on the Django-docs dev set of tests/bench/bench_search.py):
     SEARCH_TERM_VECTOR_WEIGHT      0.4    ... and fuses with this vector share
     SEARCH_TERM_FUSION             ""     ... and with this fusion ("" = SEARCH_FUSION)
     SEARCH_TERM_PAGE_WEIGHT        0.5    ... and adds its pages' BM25 (kb/search/pages.py) at this share (0 = off)
+    SEARCH_PAGE_WEIGHT             0      the same share for a question
     SEARCH_PAGE_BM25_B             0.5    BM25 length normalisation of pages
     SEARCH_KEYWORD_RANKING         bm25   bm25 | idf | ts_rank | ts_rank_cd (ranking of plain keyword queries)
     SEARCH_KEYWORD_BM25_K1         1.2    BM25 term-frequency saturation (kb/search/bm25.py)

@@ -63,8 +63,10 @@ def _shares(term, keyword_hits, keyword_ideal, *, vector_weight, term_vector_wei
 
 def _page_share(term: bool, mode: str, page_weight: float | None) -> float:
     """The share of page evidence in this query's fusion: page_weight when given, else SEARCH_TERM_PAGE_WEIGHT
-    for a term-like query and none for a question; hybrid only (each single mode stays its own leg)."""
-    share = float(page_weight if page_weight is not None else settings.SEARCH_TERM_PAGE_WEIGHT if term else 0.0)
+    for a term-like query and SEARCH_PAGE_WEIGHT for a question; hybrid only (each single mode stays its own leg)."""
+    if page_weight is None:
+        page_weight = settings.SEARCH_TERM_PAGE_WEIGHT if term else settings.SEARCH_PAGE_WEIGHT
+    share = float(page_weight)
     if not 0.0 <= share <= 1.0:
         raise SearchError("page_weight must be between 0 and 1")
     return share if mode == "hybrid" else 0.0

@@ -72,7 +72,7 @@ def test_page_length_normalises_with_the_stored_token_counts(manual, settings, q
     assert scaled[lighting] < flat[lighting] and scaled[notes] > flat[notes]
 
 
-def test_a_term_like_hybrid_query_carries_page_evidence_and_a_question_does_not(manual, quiet):
+def test_a_term_like_hybrid_query_carries_page_evidence_and_a_question_does_not(manual, settings, quiet):
     results = chunk_search(kb=manual, query="lantern", mode="hybrid", top_k=10)
     assert results[0].document_name == "Lighting"  # the page about lanterns, though its chunks are long
     with_pages = [r for r in results if r.page_rank is not None]
@@ -83,6 +83,9 @@ def test_a_term_like_hybrid_query_carries_page_evidence_and_a_question_does_not(
     assert off[0].document_name == "Notes"  # without it, the short chunk that says it once leads
     question = chunk_search(kb=manual, query="where does the lantern hang?", mode="hybrid", top_k=10)
     assert question and all(r.page_rank is None for r in question)
+    settings.SEARCH_PAGE_WEIGHT = 0.5  # questions too, when configured
+    question = chunk_search(kb=manual, query="where does the lantern hang?", mode="hybrid", top_k=10)
+    assert {r.document_name for r in question if r.page_rank is not None} == {"Lighting", "Notes"}
     keyword_only = chunk_search(kb=manual, query="lantern", mode="keyword", top_k=10)
     assert all(r.page_rank is None for r in keyword_only)  # each single mode stays its own leg
 
