@@ -65,3 +65,16 @@ def test_schema_documents_group_by(api):
     assert enum == ["chunk", "document"]
     assert "chunks_per_document" in request
     assert "document_chunks" in components["SearchHit"]["properties"]
+
+
+def test_page_evidence_through_the_api(api, owner, two_document_kb):
+    """A term-like hybrid query carries each result's page rank and score; page_weight 0 turns it off; out of
+    range is a 400."""
+    url = f"/api/v1/knowledge-bases/{two_document_kb.pk}/search"
+    client = api(owner)
+    on = client.post(url, {"query": "refund", "mode": "hybrid", "top_k": 5}, format="json").json()["results"]
+    assert on and any(r["page_rank"] == 1 for r in on) and all("page_score" in r for r in on)
+    off = client.post(url, {"query": "refund", "mode": "hybrid", "top_k": 5, "page_weight": 0}, format="json")
+    assert off.status_code == 200 and all(r["page_rank"] is None for r in off.json()["results"])
+    bad = error_of(client.post(url, {"query": "refund", "page_weight": 2}, format="json"), 400)
+    assert "page_weight" in bad["details"]
