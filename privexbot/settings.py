@@ -524,6 +524,10 @@ if RECEIPT_SIGNING_KEY:
 DELETION_VACUUM_BLOBS = env_bool("DELETION_VACUUM_BLOBS", True)
 # Search (kb/search/__init__.py explains each; defaults are the measured ones)
 SEARCH_EF_SEARCH = env_int("SEARCH_EF_SEARCH", 400, minimum=1, maximum=1000)
+# ... for a KB of up to SEARCH_EF_SCALE_CHUNKS chunks; from there it grows with log10 of the KB's size and reaches
+# SEARCH_EF_SEARCH_MAX at ten times that (kb/search/vector.py ef_for; MAX = SEARCH_EF_SEARCH: no scaling)
+SEARCH_EF_SCALE_CHUNKS = env_int("SEARCH_EF_SCALE_CHUNKS", 100_000, minimum=1)
+SEARCH_EF_SEARCH_MAX = env_int("SEARCH_EF_SEARCH_MAX", 1000, minimum=1, maximum=1000)
 SEARCH_ITERATIVE_SCAN = env_choice("SEARCH_ITERATIVE_SCAN", "relaxed_order", {"off", "strict_order", "relaxed_order"})
 SEARCH_MAX_SCAN_TUPLES = env_int("SEARCH_MAX_SCAN_TUPLES", 20000, minimum=1, maximum=2**31 - 1)
 SEARCH_CANDIDATES = env_int("SEARCH_CANDIDATES", 40, minimum=1, maximum=1000)

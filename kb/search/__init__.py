@@ -6,7 +6,11 @@
 Settings (typed in settings.py, listed in deploy/.env.example; the defaults are the measured ones: fusion and the
 keyword ranking were chosen on the tuning halves of tests/bench/bench_retrieval.py's judged sets, the heading weight
 and candidate pool on the Django-docs dev set of tests/bench/bench_search.py):
-    SEARCH_EF_SEARCH               400    hnsw.ef_search (raised to the candidate count when that is larger)
+    SEARCH_EF_SEARCH               400    hnsw.ef_search of a KB of up to SEARCH_EF_SCALE_CHUNKS chunks (raised to
+                                          the candidate count when that is larger) ...
+    SEARCH_EF_SCALE_CHUNKS         100000 ... past which it grows with log10 of the KB's size ...
+    SEARCH_EF_SEARCH_MAX           1000   ... up to this, reached at ten times SEARCH_EF_SCALE_CHUNKS (recall@10
+                                          0.951 -> 0.976 for a 1M-chunk KB; kb/search/vector.py)
     SEARCH_ITERATIVE_SCAN          relaxed_order   hnsw.iterative_scan (off | strict_order | relaxed_order)
     SEARCH_MAX_SCAN_TUPLES         20000  hnsw.max_scan_tuples: how far a filtered scan may walk
     SEARCH_CANDIDATES              40     rows each leg contributes to fusion in hybrid mode

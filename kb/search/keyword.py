@@ -28,18 +28,15 @@ from __future__ import annotations
 
 import math
 import re
-import time
 
 from django.conf import settings
 from django.db import connection
 
-from kb.search import bm25, pages
+from kb.search import bm25, pages, stats
 from kb.search.types import KeywordLeg
 
 EXPLICIT_SYNTAX = re.compile(r'"|(^|\s)-\w|\s+or\s+', re.IGNORECASE)
 RANKINGS = ("bm25", "idf", "ts_rank", "ts_rank_cd")
-_CACHE: dict[str, tuple[float, object]] = {}  # key -> (monotonic time read, value)
-MAX_CACHED = 100_000  # entries of _CACHE (per-KB term counts are most of them)
 
 
 def lexeme_query(lexeme: str) -> str:
@@ -47,31 +44,9 @@ def lexeme_query(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _cached(key: str, load):
-    """`load()`'s value, read again at most every SEARCH_TERM_STATS_SECONDS in this process (statistics that
-    an estimate is good enough for: term frequencies, a KB's size)."""
-    found, value = _fresh(key)
-    if not found:
-        value = load()
-        _keep(key, value)
-    return value
-
-
-def _fresh(key: str) -> tuple[bool, object]:
-    """(True, value) while `key` was read less than SEARCH_TERM_STATS_SECONDS ago here, else (False, None)."""
-    at, value = _CACHE.get(key, (-1e9, None))
-    return (True, value) if time.monotonic() - at < _stats_seconds() else (False, None)
-
-
-def _keep(key: str, value) -> None:
-    if len(_CACHE) > MAX_CACHED:  # a process meets many terms: start over rather than grow without bound
-        _CACHE.clear()
-    _CACHE[key] = (time.monotonic(), value)
-
-
 def _term_frequencies() -> tuple[dict[str, float], float]:
     """Fraction of chunks holding each common lexeme, and a floor for the rest (ANALYZE's statistics)."""
-    return _cached("term frequencies", _read_term_frequencies)
+    return stats.cached("term frequencies", _read_term_frequencies)
 
 
 def _read_term_frequencies() -> tuple[dict[str, float], float]:
@@ -149,7 +124,7 @@ def search(
     if ideal is not None:
         ideal *= 1.0 + document_weight  # the chunk's own terms and, at most as much again, its page's
     cap = rows_to_rank(len(lexemes), limit)
-    selective = selecting_terms(fractions, kb_rows=_kb_rows(kb_id), cap=cap)
+    selective = selecting_terms(fractions, kb_rows=stats.kb_rows(kb_id), cap=cap)
     run = _run_with_document if document_weight > 0 else _run
     extra = (document_weight,) if document_weight > 0 else ()
     if len(selective) < len(lexemes):
@@ -167,7 +142,7 @@ def _bm25(kb_id, phrase_queries, lexemes, fractions, any_term, limit, where, par
     budget, all terms when those match too few rows), phrases of compound words scored beside the terms; with
     page_limit, page evidence from the same rows (kb.search.pages)."""
     cap = rows_to_rank(len(lexemes) + len(phrase_queries), limit)
-    kb_rows = _kb_rows(kb_id)
+    kb_rows = stats.kb_rows(kb_id)
     queries = {lex: lexeme_query(lex) for lex in lexemes} | {phrase: phrase for phrase in phrase_queries}
     # a phrase is at most as frequent as its rarest part
     estimates = fractions | {
@@ -211,7 +186,7 @@ def document_frequencies(
         if estimates[key] * table > limit:
             chunks = estimates[key] * kb_rows
             out[key] = (chunks, pages.estimated_documents(chunks, chunks=kb_rows, documents=documents))
-        elif (cached := _fresh(f"df {kb_id} {key}"))[0]:
+        elif (cached := stats.fresh(f"df {kb_id} {key}"))[0]:
             out[key] = cached[1]
         else:
             count[key] = query
@@ -231,12 +206,8 @@ def document_frequencies(
             counted = cursor.fetchone()
         for i, key in enumerate(keys):
             out[key] = (float(counted[2 * i]), float(counted[2 * i + 1]))
-            _keep(f"df {kb_id} {key}", out[key])
+            stats.keep(f"df {kb_id} {key}", out[key])
     return out
-
-
-def _stats_seconds() -> float:
-    return float(settings.SEARCH_TERM_STATS_SECONDS)
 
 
 def _table_rows() -> float:
@@ -247,7 +218,7 @@ def _table_rows() -> float:
             cursor.execute("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'kb_chunk'::regclass")
             return float(cursor.fetchone()[0])
 
-    return _cached("table rows", read)
+    return stats.cached("table rows", read)
 
 
 def _idf_score(lexemes, fractions, weights, norm) -> tuple[list[str], list]:
@@ -281,17 +252,6 @@ def selecting_terms(fractions: dict[str, float], *, kb_rows: int, cap: int) -> l
     return chosen
 
 
-def _kb_rows(kb_id) -> int:
-    """The KB's chunk count (cached like the term statistics: an estimate is enough)."""
-
-    def count() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM kb_chunk WHERE kb_id = %s", [str(kb_id)])
-            return int(cursor.fetchone()[0])
-
-    return _cached(f"kb rows {kb_id}", count)
-
-
 def _kb_pages(kb_id) -> tuple[float, float]:
     """(the KB's documents with chunks, their mean token count), cached like its chunk count."""
 
@@ -304,7 +264,7 @@ def _kb_pages(kb_id) -> tuple[float, float]:
             documents, mean = cursor.fetchone()
             return float(documents), float(mean)
 
-    return _cached(f"kb pages {kb_id}", read)
+    return stats.cached(f"kb pages {kb_id}", read)
 
 
 def _run_with_document(kb_id, terms, score_params, match_sql, match_params, limit, where, params, cap, weight):

@@ -85,12 +85,12 @@ def other_owner(db):
 def fresh_term_stats(settings):
     """The keyword leg weighs terms by installation-wide statistics read at most every SEARCH_TERM_STATS_SECONDS:
     read them once for this test, so both KBs are ranked against the same ones."""
-    from kb.search import keyword
+    from kb.search import stats
 
     settings.SEARCH_TERM_STATS_SECONDS = 3600
-    keyword._CACHE.clear()
+    stats.clear()
     yield
-    keyword._CACHE.clear()
+    stats.clear()
 
 
 @pytest.fixture

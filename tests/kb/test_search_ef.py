@@ -1,0 +1,67 @@
+"""The vector leg's hnsw.ef_search follows the KB's size (kb.search.vector.ef_for): a wider beam for a big KB,
+the configured one for the rest, a caller's value as given."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from kb.search import chunk_search, stats, vector
+from tests.kb.test_search import add_chunks, paragraphs, vectors
+
+
+@pytest.fixture
+def scaling(settings):
+    settings.SEARCH_EF_SEARCH = 400
+    settings.SEARCH_EF_SEARCH_MAX = 1000
+    settings.SEARCH_EF_SCALE_CHUNKS = 100_000
+
+
+def test_ef_is_the_configured_one_up_to_the_scale_and_grows_with_the_log_of_the_size(scaling):
+    assert vector.ef_for(0) == 400
+    assert vector.ef_for(100_000) == 400
+    assert vector.ef_for(316_228) == 700  # half a decade: half the way
+    assert vector.ef_for(1_000_000) == 1000
+    assert vector.ef_for(50_000_000) == 1000  # capped
+
+
+def test_max_at_or_below_the_configured_ef_turns_the_scaling_off(scaling, settings):
+    settings.SEARCH_EF_SEARCH_MAX = 400
+    assert vector.ef_for(1_000_000) == 400
+    settings.SEARCH_EF_SEARCH_MAX = 100  # never below SEARCH_EF_SEARCH
+    assert vector.ef_for(1_000_000) == 400
+
+
+def _ef_set_by(kb, **options) -> str:
+    with CaptureQueriesContext(connection) as captured:
+        results = chunk_search(kb=kb, query=paragraphs(30)[3], mode="vector", top_k=5, **options)
+    assert results, "the search found nothing"
+    config = next(q["sql"] for q in captured if "set_config('hnsw.ef_search'" in q["sql"])
+    return config.split("set_config('hnsw.ef_search', '")[1].split("'")[0]
+
+
+def test_a_search_sets_the_ef_of_its_kbs_size(make_kb, settings, scaling):
+    """Scaled down so a test-sized KB is "big": 30 chunks against a scale of 3 is ten times it."""
+    settings.SEARCH_RESULT_CACHE_SECONDS = 0
+    settings.SEARCH_TERM_STATS_SECONDS = 0  # the KB's size as it is now
+    kb = make_kb(name="ef")
+    add_chunks(kb, list(paragraphs(30)), vectors()[:30])
+    settings.SEARCH_EF_SCALE_CHUNKS = 3
+    assert _ef_set_by(kb) == "1000"
+    settings.SEARCH_EF_SCALE_CHUNKS = 30
+    assert _ef_set_by(kb) == "400"
+    settings.SEARCH_EF_SCALE_CHUNKS = 3
+    assert _ef_set_by(kb, ef_search=123) == "123"  # a caller's ef_search is taken as given
+
+
+def test_the_size_is_read_once_per_stats_period(make_kb, settings, scaling):
+    settings.SEARCH_TERM_STATS_SECONDS = 3600
+    stats.clear()
+    kb = make_kb(name="ef-cached")
+    add_chunks(kb, list(paragraphs(10)), vectors()[:10])
+    assert stats.kb_rows(kb.pk) == 10
+    add_chunks(kb, list(paragraphs(20))[10:], vectors()[10:20], name="more")
+    assert stats.kb_rows(kb.pk) == 10  # the estimate this process read
+    stats.clear()
+    assert stats.kb_rows(kb.pk) == 20
