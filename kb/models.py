@@ -154,6 +154,9 @@ class Document(models.Model):
             models.Index(fields=["status", "heartbeat_at"]),
             models.Index(fields=["content_hash"]),
             models.Index(fields=["kb", "name"]),
+            # Every search reads its KB's disabled documents (kb.search.filters.serving): without this the read
+            # walks all of the KB's documents, ~10 ms of each search for a KB of a million pages.
+            models.Index(fields=["kb"], condition=models.Q(enabled=False), name="document_disabled_by_kb"),
         ]
 
     def __str__(self):

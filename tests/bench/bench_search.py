@@ -225,7 +225,7 @@ def plan_of(kb, query: str) -> str:
 
 
 def bench_recall(kb, queries: list[str], label: str) -> None:
-    from kb.search import chunk_search
+    from kb.search import chunk_search, stats, vector
 
     recalls, counts = [], []
     for query in queries:
@@ -233,8 +233,10 @@ def bench_recall(kb, queries: list[str], label: str) -> None:
         truth = exact_ids(kb, query)
         counts.append(len(got))
         recalls.append(len(set(got) & set(truth)) / max(1, len(truth)))
-    print(f"  {label}: vector recall@10 vs exact {statistics.mean(recalls):.4f} (min {min(recalls):.2f}),"
-          f" rows returned min {min(counts)} / max {max(counts)}; plan: {plan_of(kb, queries[0])}")  # fmt: skip
+    ef = vector.ef_for(stats.kb_rows(kb.pk))
+    print(f"  {label}: ef_search {ef}, vector recall@10 vs exact {statistics.mean(recalls):.4f}"
+          f" (min {min(recalls):.2f}), rows returned min {min(counts)} / max {max(counts)};"
+          f" plan: {plan_of(kb, queries[0])}")  # fmt: skip
 
 
 def bench_latency(kb, queries: list[str], label: str) -> None:
@@ -451,7 +453,9 @@ def main() -> None:
     )
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
-    parser.add_argument("--ef-search", type=int, default=None, help="override SEARCH_EF_SEARCH")
+    parser.add_argument(
+        "--ef-search", type=int, default=None, help="one hnsw.ef_search for every KB (no scaling by size)"
+    )
     parser.add_argument("--http-workers", default="2,4", help="gunicorn worker counts for the HTTP concurrency run"
                         " ('' to skip)")  # fmt: skip
     parser.add_argument("--only-http", action="store_true", help="scale section: only the HTTP concurrency run")
@@ -459,14 +463,16 @@ def main() -> None:
     django_setup(args.db)
     from django.conf import settings
 
-    if args.ef_search:
-        settings.SEARCH_EF_SEARCH = args.ef_search
+    if args.ef_search:  # one ef for every KB size
+        settings.SEARCH_EF_SEARCH = settings.SEARCH_EF_SEARCH_MAX = args.ef_search
 
     from tests.bench import search_table
 
     print(machine())
     knobs = (
         ("SEARCH_EF_SEARCH", 400),
+        ("SEARCH_EF_SCALE_CHUNKS", 100_000),
+        ("SEARCH_EF_SEARCH_MAX", 1000),
         ("SEARCH_FUSION", "weighted"),
         ("SEARCH_VECTOR_WEIGHT", 0.55),
         ("SEARCH_RRF_K", 30),

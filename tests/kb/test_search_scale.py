@@ -1,5 +1,6 @@
-"""The vector leg's hnsw.ef_search follows the KB's size (kb.search.vector.ef_for): a wider beam for a big KB,
-the configured one for the rest, a caller's value as given."""
+"""What keeps search accurate and fast on a big KB: the vector leg's hnsw.ef_search follows the KB's size
+(kb.search.vector.ef_for: a wider beam for a big KB, the configured one for the rest, a caller's value as given),
+and the per-search read of disabled documents goes through its partial index, not the KB's every document."""
 
 from __future__ import annotations
 
@@ -65,3 +66,21 @@ def test_the_size_is_read_once_per_stats_period(make_kb, settings, scaling):
     assert stats.kb_rows(kb.pk) == 10  # the estimate this process read
     stats.clear()
     assert stats.kb_rows(kb.pk) == 20
+
+
+def test_the_disabled_documents_read_uses_its_partial_index(make_kb):
+    """kb.search.filters.serving runs this read before every search; the partial index document_disabled_by_kb
+    (kb migration 0013) must serve it. (Sequential scans are off so a test-sized table shows the planner's choice
+    between the indexes, as a big table makes it.)"""
+    from kb.search import filters
+
+    kb = make_kb(name="disabled")
+    add_chunks(kb, list(paragraphs(3)), vectors()[:3])
+    with CaptureQueriesContext(connection) as captured:
+        filters.serving(kb)
+    sql = next(q["sql"] for q in captured if "NOT enabled" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql)
+        plan = " ".join(row[0] for row in cursor.fetchall())
+    assert "document_disabled_by_kb" in plan, plan
