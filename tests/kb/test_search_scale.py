@@ -84,3 +84,24 @@ def test_the_disabled_documents_read_uses_its_partial_index(make_kb):
         cursor.execute("EXPLAIN " + sql)
         plan = " ".join(row[0] for row in cursor.fetchall())
     assert "document_disabled_by_kb" in plan, plan
+
+
+def test_chunk_vectors_stay_in_the_row_when_the_row_is_toasted(make_kb):
+    """kb migration 0014: a chunk row of ~1,000 characters of text is over the 2 KB TOAST threshold; its vector
+    must stay in the row (an exact distance then needs no TOAST fetch) and the text go out of line instead."""
+    kb = make_kb(name="toast")
+    long_text = " ".join(paragraphs(40))[:1500]
+    add_chunks(kb, [long_text], vectors()[:1])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, attstorage FROM pg_attribute WHERE attrelid = 'kb_chunk'::regclass"
+            " AND attname IN ('embedding', 'embedding_768')"
+        )
+        assert dict(cursor.fetchall()) == {"embedding": "p", "embedding_768": "p"}
+        cursor.execute(
+            "SELECT pg_column_toast_chunk_id(embedding) IS NULL, pg_column_size(c.*) FROM kb_chunk c WHERE kb_id = %s",
+            [str(kb.pk)],
+        )
+        inline, row_size = cursor.fetchone()
+    assert inline
+    assert row_size < 8160  # fits a page, as PLAIN needs
