@@ -50,7 +50,7 @@ def ef_for(kb_rows: int) -> int:
     growing with the logarithm of the size to SEARCH_EF_SEARCH_MAX at ten times that (and beyond)."""
     base, top = int(settings.SEARCH_EF_SEARCH), max(int(settings.SEARCH_EF_SEARCH_MAX), int(settings.SEARCH_EF_SEARCH))
     start = max(1, int(settings.SEARCH_EF_SCALE_CHUNKS))
-    if kb_rows <= start or top == base:
+    if kb_rows <= start:
         return base
     return min(top, round(base + (top - base) * math.log10(kb_rows / start)))
 
