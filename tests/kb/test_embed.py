@@ -18,7 +18,7 @@ import pytest
 
 from kb.pipeline import embed
 from kb.pipeline.embedding import onnx_export
-from kb.pipeline.embedding.backends import OnnxEmbedder, TorchEmbedder
+from kb.pipeline.embedding.backends import PADDING_TOLERANCE, OnnxEmbedder, TorchEmbedder, length_batches
 from kb.pipeline.embedding.spec import load_spec
 from kb.pipeline.types import PipelineError
 
@@ -175,6 +175,18 @@ def test_order_is_preserved_after_length_sorting(onnx_embedder, paragraphs):
     random.Random(7).shuffle(shuffled)
     permuted = onnx_embedder.encode([texts[i] for i in shuffled], batch_size=5)
     assert cosines(permuted, batched[shuffled]).min() >= 0.9999
+
+
+def test_batches_hold_texts_of_one_padded_width():
+    lengths = np.array([250, 40, 245, 120, 240, 238, 118, 30, 200, 251])
+    batches = length_batches(lengths, batch_size=4)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))  # every row once
+    for batch in batches:
+        assert 1 <= len(batch) <= 4
+        assert lengths[batch].min() >= lengths[batch[0]] * (1 - PADDING_TOLERANCE)  # never padded past the share
+    assert [list(lengths[b]) for b in batches] == [[251, 250, 245, 240], [238], [200], [120, 118], [40], [30]]
+    # texts of one length fill whole batches
+    assert [len(b) for b in length_batches(np.full(10, 128), batch_size=4)] == [4, 4, 2]
 
 
 def test_count_tokens_matches_the_model_tokenizer(onnx_embedder, torch_embedder, paragraphs):

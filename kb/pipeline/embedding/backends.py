@@ -55,6 +55,28 @@ def pool(hidden: np.ndarray, mask: np.ndarray, modes: tuple[str, ...]) -> np.nda
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
+# A batch takes texts of the same padded width, give or take this share: one padded token costs as much as a real
+# one, while what batching saves beyond one text per call is a few per cent (tests/bench/bench_ingest.py, issue 18:
+# a document's ~8 chunks in fixed batches of 4 cost 18 % more CPU than one text per call, which all texts of a run
+# sorted together in batches of 4 beat by ~5 %).
+PADDING_TOLERANCE = 0.1
+
+
+def length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Row indices of `lengths` in batches for the encoder: longest first, at most `batch_size` rows, and a row
+    joins a batch only when its length is within PADDING_TOLERANCE of the batch's first (longest) row."""
+    order = np.argsort(-lengths, kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        floor = lengths[order[start]] * (1.0 - PADDING_TOLERANCE)
+        end = start + 1
+        while end < len(order) and end - start < batch_size and lengths[order[end]] >= floor:
+            end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
+
+
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)  # same epsilon as torch.nn.functional.normalize
@@ -136,11 +158,8 @@ class OnnxEmbedder(Embedder):
             return self._empty()
         encodings = self._tokenizer.encode_batch(list(texts))
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
-        # Longest first and batches of similar length: padding costs as much compute as real tokens.
-        order = np.argsort(-lengths, kind="stable")
         out = np.empty((len(encodings), self.dimensions), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in length_batches(lengths, batch_size):  # padding costs as much compute as real tokens
             width = int(lengths[rows].max())
             feed = {
                 "input_ids": np.full((len(rows), width), self._pad_id, dtype=np.int64),
