@@ -55,10 +55,10 @@ def pool(hidden: np.ndarray, mask: np.ndarray, modes: tuple[str, ...]) -> np.nda
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
-# A batch takes texts of the same padded width, give or take this share: one padded token costs as much as a real
-# one, while what batching saves beyond one text per call is a few per cent (tests/bench/bench_ingest.py, issue 18:
-# a document's ~8 chunks in fixed batches of 4 cost 18 % more CPU than one text per call, which all texts of a run
-# sorted together in batches of 4 beat by ~5 %).
+# A batch takes only texts within this share of its longest one's tokens: a padded token costs as much compute as a
+# real one, and batching texts of different lengths costs more than it saves (issue 18, measured in-process on the
+# small pages of tests/bench/bench_ingest.py: a document's ~8 chunks in fixed batches of 4 took 20.2 CPU-s, one
+# text per call 17.4, these batches 17.1, and all the run's texts sorted together in batches of 4 16.1).
 PADDING_TOLERANCE = 0.1
 
 
