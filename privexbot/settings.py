@@ -560,11 +560,8 @@ SEARCH_KEYWORD_HEADING_WEIGHT = env_float("SEARCH_KEYWORD_HEADING_WEIGHT", 0.4, 
 # page evidence of plain keyword queries: + this times the chunk's document's per-term best scores (0 = off)
 SEARCH_KEYWORD_DOCUMENT_WEIGHT = env_float("SEARCH_KEYWORD_DOCUMENT_WEIGHT", 0.0, minimum=0, maximum=4)
 SEARCH_KEYWORD_COMMON_FRACTION = env_float("SEARCH_KEYWORD_COMMON_FRACTION", 0.05, minimum=0, maximum=1)
-# The rows a plain keyword query ranks at most (budget / its terms, within MAX_MATCHES): 4,000 / 24,000 chosen on
-# the tuning halves of tests/bench/bench_retrieval.py (mean nDCG@10 0.639 at 2,000 / 12,000, 0.646 here, 0.645
-# ranking every match) within the 100k-row latency target of tests/bench/bench_search.py (hybrid p95 24.4 -> 29.6 ms)
-SEARCH_KEYWORD_MAX_MATCHES = env_int("SEARCH_KEYWORD_MAX_MATCHES", 4000, minimum=1)
-SEARCH_KEYWORD_RANK_BUDGET = env_int("SEARCH_KEYWORD_RANK_BUDGET", 24000, minimum=1)
+SEARCH_KEYWORD_MAX_MATCHES = env_int("SEARCH_KEYWORD_MAX_MATCHES", 2000, minimum=1)
+SEARCH_KEYWORD_RANK_BUDGET = env_int("SEARCH_KEYWORD_RANK_BUDGET", 12000, minimum=1)
 SEARCH_TERM_STATS_SECONDS = env_float("SEARCH_TERM_STATS_SECONDS", 600, minimum=0)
 # Seconds a search's ranked chunk ids and scores stay in Redis, keyed by the KB's content version, the query and
 # every option (kb/search/cache.py): the same question again costs a lookup and one hydration. 0 = no result cache.

@@ -31,8 +31,8 @@ and candidate pool on the Django-docs dev set of tests/bench/bench_search.py):
     SEARCH_WEIGHTED_SCORES         absolute  weighted fusion on absolute scores (similarity; keyword score over the
                                           query's ideal) | relative (min-max within each leg's candidates)
     SEARCH_KEYWORD_COMMON_FRACTION 0.05   when rows must be selected, terms in more chunks than this only score
-    SEARCH_KEYWORD_MAX_MATCHES     4000   matching rows ranked at most (bounds any-common-term queries on big KBs)
-    SEARCH_KEYWORD_RANK_BUDGET     24000  term evaluations per plain query: rows ranked = budget / terms (capped
+    SEARCH_KEYWORD_MAX_MATCHES     2000   matching rows ranked at most (bounds any-common-term queries on big KBs)
+    SEARCH_KEYWORD_RANK_BUDGET     12000  term evaluations per plain query: rows ranked = budget / terms (capped
                                           by MAX_MATCHES); past that, rows are selected by the rarest terms
     SEARCH_KEYWORD_HEADING_WEIGHT  0.4    ts_rank weight of the context line (stored at weight B; body text is 0.1)
     SEARCH_TERM_STATS_SECONDS      600    how long a process keeps the term statistics it read

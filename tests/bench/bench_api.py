@@ -303,6 +303,8 @@ def start_gunicorn(*, workers: int, tree: Path) -> tuple[subprocess.Popen, int]:
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
+    # a search setting measured (SEARCH_KEYWORD_MAX_MATCHES=... bench_api.py) applies to both sides
+    env.update({k: v for k, v in os.environ.items() if k.startswith("SEARCH_") and k not in env})
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
         [str(gunicorn), "privexbot.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
