@@ -59,9 +59,9 @@ _document_encoders_lock = threading.Lock()
 
 def document_encoder(model_name: str):
     """The workers' encode for document chunks, one per process and model: concurrent calls of the process's
-    threads are combined into one encode (kb.pipeline.embedding.combine), in batches of EMBEDDING_BATCH_SIZE, each
-    call in one of this machine's encode turns (kb.pipeline.embed.encode_in_turn), so worker processes and threads
-    never oversubscribe the cores."""
+    threads are combined into one encode (kb.pipeline.embedding.combine), in batches of at most
+    EMBEDDING_BATCH_SIZE, each call in one of this machine's encode turns (kb.pipeline.embed.encode_in_turn), so
+    worker processes and threads never oversubscribe the cores."""
     from kb.pipeline.embed import encode_in_turn
     from kb.pipeline.embedding.combine import CombinedEncoder
 

@@ -7,8 +7,9 @@ a bare encode, in the same run, of exactly the texts the worker embedded. Two ca
          Django documentation (HTML), with the KB's default chunking — per-document overhead dominates here
 
 The bare encoder is the project's embedder (runtime.embedder: ONNX, the backend the worker uses) with every core
-of this machine, fed all the texts in one call (sorted by length, batches of EMBEDDING_BATCH_SIZE): what the
-encoder alone does. --torch also prints sentence-transformers' own encode of the same texts.
+of this machine, fed all the texts in one call (sorted by length, the same length-aware batches of at most
+EMBEDDING_BATCH_SIZE): what the encoder alone does. --torch also prints sentence-transformers' own encode of the
+same texts.
 The large case also prints re-ingestion and reindex costs; then the peak worker RSS on octave.pdf.
 
 Run: .venv/bin/python tests/bench/bench_ingest.py [--cases large,small] [--pages 1000] [--torch] [--skip-rss]
